@@ -1,0 +1,61 @@
+//! The backend seam: Whisper's encoder and decoder forward passes (spec §4).
+//!
+//! Decoding (`vkw-decode`) is written against the [`Backend`] trait and never
+//! sees how a backend stores tensors: encoder output and KV caches stay inside
+//! the backend (on the GPU for Vulkan); only logits come back to the host.
+//! [`cpu::CpuBackend`] is the CPU implementation.
+#![deny(missing_docs)]
+
+pub mod cpu;
+mod error;
+
+pub use error::BackendError;
+use vkw_model::HParams;
+
+/// A Whisper forward-pass implementation.
+///
+/// One backend value holds the immutable model weights (shareable between
+/// streams); each decoding stream owns its [`Backend::State`] (KV caches).
+pub trait Backend: Send + Sync {
+    /// Encoder output for a batch of windows, resident on the backend.
+    type Encoded: Send;
+    /// Per-stream decoder state: cross-attention K/V of one window and the
+    /// self-attention caches of `n_seqs` hypotheses.
+    type State: Send;
+
+    /// The model's hyper-parameters.
+    fn hparams(&self) -> &HParams;
+
+    /// Encode `batch` log-mel windows laid out `[batch, n_mels, 2·n_audio_ctx]`.
+    fn encode(&self, mel: &[f32], batch: usize) -> Result<Self::Encoded, BackendError>;
+
+    /// Copy an encoder output to the host as `[batch, n_audio_ctx, d_model]`.
+    fn encoded_to_host(&self, enc: &Self::Encoded) -> Result<Vec<f32>, BackendError>;
+
+    /// Start decoding window `index` of `enc`: computes its cross-attention
+    /// K/V once. The new state holds one sequence with empty caches.
+    fn start(&self, enc: &Self::Encoded, index: usize) -> Result<Self::State, BackendError>;
+
+    /// Number of sequences (hypotheses) in a state.
+    fn num_seqs(&self, state: &Self::State) -> usize;
+
+    /// Number of positions already in a state's self-attention cache.
+    fn cache_len(&self, state: &Self::State) -> usize;
+
+    /// Feed `tokens` (`[num_seqs, t]`, row-major) at positions
+    /// `cache_len .. cache_len + t`, append them to the caches, and write the
+    /// logits into `logits`: `[num_seqs, n_vocab]` for the last position, or
+    /// `[num_seqs, t, n_vocab]` when `all_positions`.
+    fn decode(
+        &self,
+        state: &mut Self::State,
+        tokens: &[u32],
+        t: usize,
+        all_positions: bool,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError>;
+
+    /// Reorder, drop or replicate sequences: new sequence `i` continues old
+    /// sequence `origins[i]` (beam search; `[0; n]` expands one sequence to n).
+    fn reorder(&self, state: &mut Self::State, origins: &[usize]) -> Result<(), BackendError>;
+}

@@ -1,0 +1,2 @@
+//! Decoding.
+#![deny(missing_docs)]

@@ -1,0 +1,283 @@
+//! The `model.bin` reader (spec §2): every binary version 1–6, every dtype,
+//! aliases. Memory-mapped for parsing; each tensor is copied once into an
+//! aligned buffer of its own stored dtype (payloads are unaligned in the file,
+//! spec §2.1), after which the mapping is dropped.
+
+use crate::error::ModelError;
+use crate::tensor::{DType, Tensor, TensorData};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The newest binary version this reader understands.
+pub const MAX_BINARY_VERSION: u32 = 6;
+
+/// The parsed contents of a `model.bin`.
+#[derive(Debug, Clone)]
+pub struct ModelBin {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Binary format version (1–6).
+    pub binary_version: u32,
+    /// Spec name ("WhisperSpec"; empty for version 1).
+    pub spec_name: String,
+    /// Spec revision (1 for version 1 files).
+    pub spec_revision: u32,
+    /// Variables by name; aliases point to the same tensor.
+    vars: BTreeMap<String, Arc<Tensor>>,
+    /// Alias name → target name, as stored.
+    pub aliases: Vec<(String, String)>,
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn err(&self, what: &str) -> ModelError {
+        ModelError::Corrupt {
+            path: self.path.to_path_buf(),
+            msg: format!("unexpected end of file at byte {} while reading {what}", self.pos),
+        }
+    }
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ModelError> {
+        if self.buf.len() - self.pos < n {
+            return Err(self.err(what));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, ModelError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, ModelError> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, ModelError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn string(&mut self, what: &str) -> Result<String, ModelError> {
+        let n = self.u16(what)? as usize;
+        if n == 0 {
+            return Err(ModelError::Corrupt {
+                path: self.path.to_path_buf(),
+                msg: format!("zero-length string at byte {} ({what})", self.pos - 2),
+            });
+        }
+        let b = self.take(n, what)?;
+        // The last byte is a NUL terminator (spec §2.1).
+        Ok(String::from_utf8_lossy(&b[..n - 1]).into_owned())
+    }
+}
+
+impl ModelBin {
+    /// Read and parse a model.bin file.
+    pub fn open(path: &Path) -> Result<Self, ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the mapping is read-only and dropped before this function
+        // returns; every tensor is copied out of it.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::parse(path, &map)
+    }
+
+    /// Parse model.bin bytes (`path` is used in error messages).
+    pub fn parse(path: &Path, buf: &[u8]) -> Result<Self, ModelError> {
+        let mut c = Cursor { buf, pos: 0, path };
+        let corrupt = |msg: String| ModelError::Corrupt {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let binary_version = c.u32("the binary version")?;
+        if binary_version == 0 || binary_version > MAX_BINARY_VERSION {
+            return Err(if binary_version > 1000 {
+                corrupt(format!(
+                    "not a CTranslate2 model.bin (header value {binary_version:#x})"
+                ))
+            } else {
+                ModelError::Unsupported {
+                    path: path.to_path_buf(),
+                    msg: format!(
+                        "model.bin binary version {binary_version} is newer than this vkwhisper supports ({MAX_BINARY_VERSION}): update vkwhisper"
+                    ),
+                }
+            });
+        }
+        let (spec_name, spec_revision) = if binary_version >= 2 {
+            let name = c.string("the spec name")?;
+            let rev = c.u32("the spec revision")?;
+            (name, rev)
+        } else {
+            (String::new(), 1)
+        };
+        if binary_version >= 2 && spec_name != "WhisperSpec" {
+            return Err(ModelError::Unsupported {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "spec '{spec_name}' is not a Whisper model (expected 'WhisperSpec'); convert a Whisper checkpoint with ct2-transformers-converter or vkwhisper convert"
+                ),
+            });
+        }
+        let num_vars = c.u32("the variable count")? as usize;
+        let mut vars: BTreeMap<String, Arc<Tensor>> = BTreeMap::new();
+        for _ in 0..num_vars {
+            let name = c.string("a variable name")?;
+            let rank = c.u8(&format!("the rank of '{name}'"))? as usize;
+            let mut shape = Vec::with_capacity(rank);
+            for _ in 0..rank {
+                shape.push(c.u32(&format!("the shape of '{name}'"))? as usize);
+            }
+            let numel: usize = shape.iter().product();
+            let (dtype, nbytes) = if binary_version >= 4 {
+                let id = c.u8(&format!("the dtype of '{name}'"))?;
+                let dtype = DType::from_id(id)
+                    .ok_or_else(|| corrupt(format!("variable '{name}' has unknown dtype id {id}")))?;
+                let nbytes = c.u32(&format!("the size of '{name}'"))? as usize;
+                if nbytes != numel * dtype.size() {
+                    return Err(corrupt(format!(
+                        "variable '{name}': invalid payload size {nbytes} for shape {shape:?} of {}",
+                        dtype.name()
+                    )));
+                }
+                (dtype, nbytes)
+            } else {
+                let item = c.u8(&format!("the item size of '{name}'"))?;
+                let count = c.u32(&format!("the element count of '{name}'"))? as usize;
+                let dtype = match item {
+                    4 => DType::F32,
+                    2 => DType::I16,
+                    1 => DType::I8,
+                    _ => return Err(corrupt(format!("variable '{name}' has item size {item}"))),
+                };
+                if count != numel {
+                    return Err(corrupt(format!(
+                        "variable '{name}': {count} elements for shape {shape:?}"
+                    )));
+                }
+                (dtype, count * item as usize)
+            };
+            let payload = c.take(nbytes, &format!("the data of '{name}'"))?;
+            let data = TensorData::from_le_bytes(dtype, payload);
+            vars.insert(
+                name,
+                Arc::new(Tensor {
+                    shape,
+                    data,
+                    scale: None,
+                }),
+            );
+        }
+        let mut aliases = Vec::new();
+        if binary_version >= 3 {
+            let n = c.u32("the alias count")? as usize;
+            for _ in 0..n {
+                let a = c.string("an alias name")?;
+                let t = c.string("an alias target")?;
+                aliases.push((a, t));
+            }
+        }
+        if c.pos != buf.len() {
+            return Err(corrupt(format!(
+                "{} unexpected trailing bytes after the alias table",
+                buf.len() - c.pos
+            )));
+        }
+        attach_scales(&mut vars);
+        // Aliases (spec §2.5): `A → T` also gives `A_scale → T_scale`.
+        for (a, t) in &aliases {
+            let target = vars.get(t).cloned().ok_or_else(|| {
+                corrupt(format!("alias '{a}' points to missing variable '{t}'"))
+            })?;
+            vars.insert(a.clone(), target);
+            if let Some(ts) = vars.get(&format!("{t}_scale")).cloned() {
+                vars.insert(format!("{a}_scale"), ts);
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            binary_version,
+            spec_name,
+            spec_revision,
+            vars,
+            aliases,
+        })
+    }
+
+    /// A variable by name, or an error naming the file and the variable.
+    pub fn get(&self, name: &str) -> Result<&Tensor, ModelError> {
+        self.vars
+            .get(name)
+            .map(|t| t.as_ref())
+            .ok_or_else(|| ModelError::MissingVariable {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    /// A variable by name, if present.
+    pub fn try_get(&self, name: &str) -> Option<&Tensor> {
+        self.vars.get(name).map(|t| t.as_ref())
+    }
+
+    /// A variable, checked against an expected shape.
+    pub fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<&Tensor, ModelError> {
+        let t = self.get(name)?;
+        if t.shape != shape {
+            return Err(ModelError::ShapeMismatch {
+                path: self.path.clone(),
+                name: name.to_string(),
+                found: t.shape.clone(),
+                expected: format!("{shape:?}"),
+            });
+        }
+        Ok(t)
+    }
+
+    /// All variable names (aliases included), sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(|s| s.as_str())
+    }
+
+    /// Whether a variable exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
+    /// Bytes held by all distinct tensors.
+    pub fn resident_bytes(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        self.vars
+            .values()
+            .filter(|t| seen.insert(Arc::as_ptr(t)))
+            .map(|t| t.data.len() * t.data.dtype().size())
+            .sum()
+    }
+}
+
+/// Give every quantised weight its `<name>_scale` (spec §2.6); int16 scales
+/// are scalars, int8 scales one per row.
+fn attach_scales(vars: &mut BTreeMap<String, Arc<Tensor>>) {
+    let scaled: Vec<(String, Vec<f32>)> = vars
+        .iter()
+        .filter_map(|(name, t)| {
+            let base = name.strip_suffix("_scale")?;
+            vars.get(base)?;
+            Some((base.to_string(), t.to_f32()))
+        })
+        .collect();
+    for (base, scale) in scaled {
+        if let Some(t) = vars.get_mut(&base) {
+            if matches!(t.data.dtype(), DType::I8 | DType::I16) {
+                Arc::make_mut(t).scale = Some(scale);
+            }
+        }
+    }
+}

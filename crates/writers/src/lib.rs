@@ -1,0 +1,2 @@
+//! Transcript writers.
+#![deny(missing_docs)]
