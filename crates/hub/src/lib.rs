@@ -1,0 +1,2 @@
+//! Model cache.
+#![deny(missing_docs)]
