@@ -12,6 +12,18 @@ mod error;
 pub use error::BackendError;
 use vkw_model::HParams;
 
+/// Which input positions of a [`Backend::decode`] call produce logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsAt {
+    /// Only the last position of each sequence (ordinary decoding steps).
+    Last,
+    /// One position, counted from the first token of this call (e.g. the SOT
+    /// position of a prompt pre-pass, for the no-speech probability).
+    Index(usize),
+    /// Every position (alignment, tests).
+    All,
+}
+
 /// A Whisper forward-pass implementation.
 ///
 /// One backend value holds the immutable model weights (shareable between
@@ -44,14 +56,17 @@ pub trait Backend: Send + Sync {
 
     /// Feed `tokens` (`[num_seqs, t]`, row-major) at positions
     /// `cache_len .. cache_len + t`, append them to the caches, and write the
-    /// logits into `logits`: `[num_seqs, n_vocab]` for the last position, or
-    /// `[num_seqs, t, n_vocab]` when `all_positions`.
+    /// logits of the positions `at` selects into `logits` as
+    /// `[num_seqs, positions, n_vocab]` (positions = 1 for [`LogitsAt::Last`]
+    /// and [`LogitsAt::Index`], `t` for [`LogitsAt::All`]). The output
+    /// projection is the largest matmul of a step, so only the rows asked for
+    /// are computed.
     fn decode(
         &self,
         state: &mut Self::State,
         tokens: &[u32],
         t: usize,
-        all_positions: bool,
+        at: LogitsAt,
         logits: &mut Vec<f32>,
     ) -> Result<(), BackendError>;
 

@@ -222,6 +222,18 @@ impl ModelBin {
             })
     }
 
+    /// A shared handle to a variable, for backends that keep weights alive
+    /// without copying them.
+    pub fn get_arc(&self, name: &str) -> Result<Arc<Tensor>, ModelError> {
+        self.vars
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ModelError::MissingVariable {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })
+    }
+
     /// A variable by name, if present.
     pub fn try_get(&self, name: &str) -> Option<&Tensor> {
         self.vars.get(name).map(|t| t.as_ref())

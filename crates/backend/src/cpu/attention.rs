@@ -1,0 +1,183 @@
+//! Scaled dot-product multi-head attention (spec §4.5).
+
+use super::matmul::dot;
+use super::ops::softmax;
+use rayon::prelude::*;
+
+/// A strided row-major matrix view: element `(r, c)` is
+/// `data[offset + r * stride + c]`.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Number of rows.
+    pub rows: usize,
+    /// Distance between rows.
+    pub stride: usize,
+    /// Offset of element (0, 0).
+    pub offset: usize,
+}
+
+impl<'a> Mat<'a> {
+    fn row(&self, r: usize, col: usize, len: usize) -> &'a [f32] {
+        let s = self.offset + r * self.stride + col;
+        &self.data[s..s + len]
+    }
+}
+
+/// Queries from which a head's scores are computed with gemm.
+const GEMM_MIN_QUERIES: usize = 16;
+
+/// `out[lq, heads·dh] = softmax(q kᵀ / √dh [+ causal mask]) v`, per head.
+///
+/// With `causal_base = Some(b)`, query `i` sits at absolute position `b + i`
+/// and sees keys `0 ..= b + i` (decoder self-attention, spec §4.5).
+pub fn attention(
+    q: Mat<'_>,
+    k: Mat<'_>,
+    v: Mat<'_>,
+    heads: usize,
+    dh: usize,
+    causal_base: Option<usize>,
+    out: &mut [f32],
+) {
+    let (lq, lk) = (q.rows, k.rows);
+    let d = heads * dh;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let visible = |i: usize| causal_base.map_or(lk, |b| (b + i + 1).min(lk));
+    if lq >= GEMM_MIN_QUERIES {
+        let per_head: Vec<Vec<f32>> = (0..heads)
+            .into_par_iter()
+            .map(|h| {
+                let mut scores = vec![0f32; lq * lk];
+                // SAFETY: q rows are read at offset + i·stride + h·dh + t with
+                // t < dh, k rows likewise, all within the views' data; scores
+                // is [lq, lk] row-major.
+                unsafe {
+                    gemm::gemm(
+                        lq,
+                        lk,
+                        dh,
+                        scores.as_mut_ptr(),
+                        1,
+                        lk as isize,
+                        false,
+                        q.data.as_ptr().add(q.offset + h * dh),
+                        1,
+                        q.stride as isize,
+                        k.data.as_ptr().add(k.offset + h * dh),
+                        k.stride as isize,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for (i, row) in scores.chunks_mut(lk).enumerate() {
+                    let n = visible(i);
+                    softmax(&mut row[..n]);
+                    row[n..].iter_mut().for_each(|x| *x = 0.0);
+                }
+                let mut ctx = vec![0f32; lq * dh];
+                // SAFETY: probabilities [lq, lk] times v_h [lk, dh] (row stride
+                // v.stride) into ctx [lq, dh].
+                unsafe {
+                    gemm::gemm(
+                        lq,
+                        dh,
+                        lk,
+                        ctx.as_mut_ptr(),
+                        1,
+                        dh as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        lk as isize,
+                        v.data.as_ptr().add(v.offset + h * dh),
+                        1,
+                        v.stride as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                ctx
+            })
+            .collect();
+        for (h, ctx) in per_head.iter().enumerate() {
+            for i in 0..lq {
+                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&ctx[i * dh..(i + 1) * dh]);
+            }
+        }
+        return;
+    }
+    // Few queries (decoder steps): one task per (query, head).
+    let work = |(idx, o): (usize, &mut [f32])| {
+        let (i, h) = (idx / heads, idx % heads);
+        let n = visible(i);
+        let qi = q.row(i, h * dh, dh);
+        let mut p: Vec<f32> = (0..n).map(|j| dot(qi, k.row(j, h * dh, dh)) * scale).collect();
+        softmax(&mut p);
+        o.iter_mut().for_each(|x| *x = 0.0);
+        for (j, &pj) in p.iter().enumerate() {
+            for (x, &vv) in o.iter_mut().zip(v.row(j, h * dh, dh)) {
+                *x += pj * vv;
+            }
+        }
+    };
+    if lq * heads * lk >= 4096 {
+        out[..lq * d].par_chunks_mut(dh).enumerate().for_each(work);
+    } else {
+        out[..lq * d].chunks_mut(dh).enumerate().for_each(work);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, heads: usize, dh: usize, causal: Option<usize>) -> Vec<f32> {
+        let d = heads * dh;
+        let mut out = vec![0f32; lq * d];
+        for h in 0..heads {
+            for i in 0..lq {
+                let n = causal.map_or(lk, |b| (b + i + 1).min(lk));
+                let mut s: Vec<f64> = (0..n)
+                    .map(|j| (0..dh).map(|t| f64::from(q[i * d + h * dh + t]) * f64::from(k[j * d + h * dh + t])).sum::<f64>() / (dh as f64).sqrt())
+                    .collect();
+                let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                let z: f64 = s.iter_mut().map(|x| { *x = (*x - m).exp(); *x }).sum();
+                for t in 0..dh {
+                    out[i * d + h * dh + t] = (0..n).map(|j| s[j] / z * f64::from(v[j * d + h * dh + t])).sum::<f64>() as f32;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn both_paths_match_naive_attention() {
+        let (heads, dh) = (3, 8);
+        let d = heads * dh;
+        for &(lq, lk, causal) in &[(1, 7, Some(6)), (4, 9, Some(5)), (20, 20, Some(0)), (17, 33, None), (2, 40, None)] {
+            let gen = |n: usize, s: u32| (0..n).map(|i| ((i as u32 * 2654435761u32 ^ s) % 1000) as f32 / 500.0 - 1.0).collect::<Vec<f32>>();
+            let q = gen(lq * d, 1);
+            let k = gen(lk * d, 2);
+            let v = gen(lk * d, 3);
+            let mut out = vec![0f32; lq * d];
+            fn mk(data: &[f32], rows: usize, d: usize) -> Mat<'_> {
+                Mat { data, rows, stride: d, offset: 0 }
+            }
+            attention(mk(&q, lq, d), mk(&k, lk, d), mk(&v, lk, d), heads, dh, causal, &mut out);
+            let r = naive(&q, &k, &v, lq, lk, heads, dh, causal);
+            let err = r.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-5, "lq={lq} lk={lk}: {err}");
+        }
+    }
+}

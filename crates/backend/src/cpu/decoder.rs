@@ -1,0 +1,207 @@
+//! The Whisper decoder on the CPU (spec §4.6): token + position embeddings,
+//! causal self-attention over a KV cache, cross-attention over K/V computed
+//! once per window, FFN, and the tied output projection.
+
+use super::attention::{attention, Mat};
+use super::matmul::{linear, widen_row};
+use super::ops::{add_assign, gelu, layer_norm};
+use super::weights::Weights;
+use crate::{BackendError, LogitsAt};
+use std::sync::Arc;
+use vkw_model::HParams;
+
+/// Per-stream decoder state: one window's cross K/V (shared by all
+/// hypotheses) and the self-attention caches of each hypothesis.
+pub struct CpuState {
+    /// Per layer: `[n_audio_ctx, 2d]`, keys then values.
+    pub(crate) cross: Arc<Vec<Vec<f32>>>,
+    /// Encoder frames in the cross K/V.
+    pub(crate) enc_len: usize,
+    /// Per layer: `[num_seqs, cap, d]` keys.
+    pub(crate) k: Vec<Vec<f32>>,
+    /// Per layer: `[num_seqs, cap, d]` values.
+    pub(crate) v: Vec<Vec<f32>>,
+    /// Positions filled per sequence.
+    pub(crate) len: usize,
+    /// Positions allocated per sequence.
+    pub(crate) cap: usize,
+    /// Number of sequences.
+    pub(crate) num_seqs: usize,
+}
+
+/// Compute the cross-attention K/V of one encoder output `[frames, d]`.
+pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState {
+    let d = hp.d_model;
+    let cross = w
+        .dec_layers
+        .iter()
+        .map(|l| {
+            let mut kv = vec![0f32; frames * 2 * d];
+            linear(enc, frames, d, d, l.cross_kv.view(), 2 * d, l.cross_kv.bias.as_deref(), &mut kv);
+            kv
+        })
+        .collect();
+    CpuState {
+        cross: Arc::new(cross),
+        enc_len: frames,
+        k: vec![Vec::new(); hp.decoder_layers],
+        v: vec![Vec::new(); hp.decoder_layers],
+        len: 0,
+        cap: 0,
+        num_seqs: 1,
+    }
+}
+
+impl CpuState {
+    /// Make room for `extra` more positions per sequence.
+    fn reserve(&mut self, d: usize, extra: usize) {
+        let need = self.len + extra;
+        if need <= self.cap {
+            return;
+        }
+        let cap = need.max(self.cap * 2).max(32);
+        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+            let mut nb = vec![0f32; self.num_seqs * cap * d];
+            for s in 0..self.num_seqs {
+                let n = self.len * d;
+                if n > 0 {
+                    nb[s * cap * d..s * cap * d + n].copy_from_slice(&buf[s * self.cap * d..s * self.cap * d + n]);
+                }
+            }
+            *buf = nb;
+        }
+        self.cap = cap;
+    }
+
+    /// New sequence `i` continues old sequence `origins[i]`.
+    pub fn reorder(&mut self, d: usize, origins: &[usize]) -> Result<(), BackendError> {
+        if let Some(&bad) = origins.iter().find(|&&o| o >= self.num_seqs) {
+            return Err(BackendError::Shape(format!(
+                "reorder: sequence {bad} does not exist ({} sequences)",
+                self.num_seqs
+            )));
+        }
+        if origins.len() == self.num_seqs && origins.iter().enumerate().all(|(i, &o)| i == o) {
+            return Ok(());
+        }
+        let (cap, n) = (self.cap, self.len * d);
+        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+            if cap == 0 {
+                continue;
+            }
+            let mut nb = vec![0f32; origins.len() * cap * d];
+            for (i, &o) in origins.iter().enumerate() {
+                nb[i * cap * d..i * cap * d + n].copy_from_slice(&buf[o * cap * d..o * cap * d + n]);
+            }
+            *buf = nb;
+        }
+        self.num_seqs = origins.len();
+        Ok(())
+    }
+}
+
+/// Run `tokens` (`[num_seqs, t]`) through the decoder; see [`crate::Backend::decode`].
+pub fn decode(
+    w: &Weights,
+    hp: &HParams,
+    eps: f32,
+    st: &mut CpuState,
+    tokens: &[u32],
+    t: usize,
+    at: LogitsAt,
+    logits: &mut Vec<f32>,
+) -> Result<(), BackendError> {
+    let (d, ns) = (hp.d_model, st.num_seqs);
+    if tokens.len() != ns * t || t == 0 {
+        return Err(BackendError::Shape(format!(
+            "decode: {} tokens for {ns} sequences of {t}",
+            tokens.len()
+        )));
+    }
+    if st.len + t > hp.n_text_ctx {
+        return Err(BackendError::Shape(format!(
+            "decode: position {} exceeds the model's {} text positions",
+            st.len + t,
+            hp.n_text_ctx
+        )));
+    }
+    if let Some(&bad) = tokens.iter().find(|&&tok| tok as usize >= hp.n_vocab) {
+        return Err(BackendError::Shape(format!("decode: token {bad} is outside the vocabulary")));
+    }
+    if let LogitsAt::Index(i) = at {
+        if i >= t {
+            return Err(BackendError::Shape(format!("decode: logits at {i} of {t} positions")));
+        }
+    }
+    st.reserve(d, t);
+    let rows = ns * t;
+    let base = st.len;
+    // Embeddings (no √d scaling, spec §4.6) plus learned positions.
+    let mut x = vec![0f32; rows * d];
+    for (r, row) in x.chunks_mut(d).enumerate() {
+        widen_row(w.embed.view(), tokens[r] as usize, d, row);
+        let pos = base + r % t;
+        add_assign(row, &w.dec_pos[pos * d..(pos + 1) * d]);
+    }
+    let heads = hp.decoder_heads;
+    let dh = d / heads;
+    let mut h = vec![0f32; rows * d];
+    let mut qkv = vec![0f32; rows * 3 * d];
+    let mut ctx = vec![0f32; rows * d];
+    let mut proj = vec![0f32; rows * d];
+    let mut ff = vec![0f32; rows * hp.d_ffn];
+    let cap = st.cap;
+    for (li, layer) in w.dec_layers.iter().enumerate() {
+        // Self-attention with the cache.
+        layer_norm(&x, d, &layer.self_norm.gamma, &layer.self_norm.beta, eps, &mut h);
+        linear(&h, rows, d, d, layer.self_qkv.view(), 3 * d, layer.self_qkv.bias.as_deref(), &mut qkv);
+        for s in 0..ns {
+            for i in 0..t {
+                let src = &qkv[(s * t + i) * 3 * d..(s * t + i + 1) * 3 * d];
+                let dst = (s * cap + base + i) * d;
+                st.k[li][dst..dst + d].copy_from_slice(&src[d..2 * d]);
+                st.v[li][dst..dst + d].copy_from_slice(&src[2 * d..3 * d]);
+            }
+        }
+        for s in 0..ns {
+            let q = Mat { data: &qkv, rows: t, stride: 3 * d, offset: s * t * 3 * d };
+            let kv = |buf| Mat { data: buf, rows: base + t, stride: d, offset: s * cap * d };
+            attention(q, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), &mut ctx[s * t * d..(s + 1) * t * d]);
+        }
+        linear(&ctx, rows, d, d, layer.self_out.view(), d, layer.self_out.bias.as_deref(), &mut proj);
+        add_assign(&mut x, &proj);
+        // Cross-attention over the window's encoder output.
+        layer_norm(&x, d, &layer.cross_norm.gamma, &layer.cross_norm.beta, eps, &mut h);
+        linear(&h, rows, d, d, layer.cross_q.view(), d, layer.cross_q.bias.as_deref(), &mut proj);
+        let ckv = &st.cross[li];
+        let k = Mat { data: ckv, rows: st.enc_len, stride: 2 * d, offset: 0 };
+        let v = Mat { data: ckv, rows: st.enc_len, stride: 2 * d, offset: d };
+        let q = Mat { data: &proj, rows, stride: d, offset: 0 };
+        attention(q, k, v, heads, dh, None, &mut ctx);
+        linear(&ctx, rows, d, d, layer.cross_out.view(), d, layer.cross_out.bias.as_deref(), &mut proj);
+        add_assign(&mut x, &proj);
+        // Feed-forward.
+        layer_norm(&x, d, &layer.ffn_norm.gamma, &layer.ffn_norm.beta, eps, &mut h);
+        linear(&h, rows, d, d, layer.fc1.view(), hp.d_ffn, layer.fc1.bias.as_deref(), &mut ff);
+        gelu(&mut ff);
+        linear(&ff, rows, hp.d_ffn, hp.d_ffn, layer.fc2.view(), d, layer.fc2.bias.as_deref(), &mut proj);
+        add_assign(&mut x, &proj);
+    }
+    st.len += t;
+    // Only the positions asked for go through the final LN and the projection.
+    let picked: Vec<usize> = match at {
+        LogitsAt::Last => (0..ns).map(|s| s * t + t - 1).collect(),
+        LogitsAt::Index(i) => (0..ns).map(|s| s * t + i).collect(),
+        LogitsAt::All => (0..rows).collect(),
+    };
+    let mut sel = vec![0f32; picked.len() * d];
+    for (o, &r) in sel.chunks_mut(d).zip(&picked) {
+        o.copy_from_slice(&x[r * d..(r + 1) * d]);
+    }
+    let mut normed = vec![0f32; sel.len()];
+    layer_norm(&sel, d, &w.dec_norm.gamma, &w.dec_norm.beta, eps, &mut normed);
+    logits.clear();
+    logits.resize(picked.len() * hp.n_vocab, 0.0);
+    linear(&normed, picked.len(), d, d, w.proj.view(), hp.n_vocab, None, logits);
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The Whisper encoder on the CPU (spec §4.4).
+
+use super::attention::{attention, Mat};
+use super::matmul::linear;
+use super::ops::{add_assign, gelu, layer_norm};
+use super::weights::{Linear, Weights};
+use vkw_model::HParams;
+
+/// Conv1D with kernel 3 and zero padding 1 as im2col + matmul.
+///
+/// `x` is time-major `[t_in, c_in]` (or channel-major when `channel_major`,
+/// as the mel input is); the result is time-major `[t_out, d]`.
+fn conv3(x: &[f32], t_in: usize, c_in: usize, channel_major: bool, stride: usize, w: &Linear) -> (Vec<f32>, usize) {
+    let t_out = (t_in + 2 - 3) / stride + 1;
+    let kk = c_in * 3;
+    let mut cols = vec![0f32; t_out * kk];
+    for (t, row) in cols.chunks_mut(kk).enumerate() {
+        for j in 0..3 {
+            // Input frame for tap j, with one zero column of padding each side.
+            let src = (t * stride + j) as isize - 1;
+            if src < 0 || src as usize >= t_in {
+                continue;
+            }
+            let s = src as usize;
+            for i in 0..c_in {
+                row[i * 3 + j] = if channel_major { x[i * t_in + s] } else { x[s * c_in + i] };
+            }
+        }
+    }
+    let mut out = vec![0f32; t_out * w.rows];
+    linear(&cols, t_out, kk, kk, w.view(), w.rows, w.bias.as_deref(), &mut out);
+    gelu(&mut out);
+    (out, t_out)
+}
+
+/// Encode one log-mel window `[n_mels, frames]` into `[frames / 2, d]`.
+pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -> Vec<f32> {
+    let d = hp.d_model;
+    let (h1, t1) = conv3(mel, frames, hp.n_mels, true, 1, &w.conv1);
+    let (mut x, t) = conv3(&h1, t1, d, false, 2, &w.conv2);
+    drop(h1);
+    add_assign(&mut x, &w.enc_pos[..t * d]);
+    let heads = hp.encoder_heads;
+    let dh = d / heads;
+    let mut h = vec![0f32; t * d];
+    let mut qkv = vec![0f32; t * 3 * d];
+    let mut ctx = vec![0f32; t * d];
+    let mut proj = vec![0f32; t * d];
+    let mut ff = vec![0f32; t * hp.d_ffn];
+    for layer in &w.enc_layers {
+        layer_norm(&x, d, &layer.attn_norm.gamma, &layer.attn_norm.beta, eps, &mut h);
+        linear(&h, t, d, d, layer.qkv.view(), 3 * d, layer.qkv.bias.as_deref(), &mut qkv);
+        let view = |offset| Mat {
+            data: &qkv,
+            rows: t,
+            stride: 3 * d,
+            offset,
+        };
+        attention(view(0), view(d), view(2 * d), heads, dh, None, &mut ctx);
+        linear(&ctx, t, d, d, layer.out.view(), d, layer.out.bias.as_deref(), &mut proj);
+        add_assign(&mut x, &proj);
+        layer_norm(&x, d, &layer.ffn_norm.gamma, &layer.ffn_norm.beta, eps, &mut h);
+        linear(&h, t, d, d, layer.fc1.view(), hp.d_ffn, layer.fc1.bias.as_deref(), &mut ff);
+        gelu(&mut ff);
+        linear(&ff, t, hp.d_ffn, hp.d_ffn, layer.fc2.view(), d, layer.fc2.bias.as_deref(), &mut proj);
+        add_assign(&mut x, &proj);
+    }
+    layer_norm(&x, d, &w.enc_norm.gamma, &w.enc_norm.beta, eps, &mut h);
+    h
+}
