@@ -1,1 +1,49 @@
-fn main() {}
+//! `vkwhisper`: Whisper speech-to-text for CTranslate2 models.
+
+mod args;
+mod models;
+mod transcribe;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Whisper speech-to-text for CTranslate2 (faster-whisper) models, on any CPU.
+///
+/// Examples:
+///   vkwhisper transcribe samples/jfk.wav
+///   vkwhisper transcribe talk.mp3 --model base --language de -f srt,json -o subs/
+///   vkwhisper models pull small
+#[derive(Parser)]
+#[command(name = "vkwhisper", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe (or translate) audio files; segments stream to stdout.
+    Transcribe(Box<args::TranscribeArgs>),
+    /// List, download and locate models.
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Transcribe(a) => transcribe::run(*a),
+        Command::Models { command } => models::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes, outermost first.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub struct Linear {
     /// Output features.
     pub rows: usize,
     /// Input features.
+    #[allow(dead_code)]
     pub cols: usize,
     /// Bias, widened to f32.
     pub bias: Option<Vec<f32>>,

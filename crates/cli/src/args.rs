@@ -1,0 +1,250 @@
+//! Flags of `vkwhisper transcribe`, named after faster-whisper's
+//! `WhisperModel.transcribe` options in kebab-case, and their mapping onto
+//! the library's [`TranscribeOptions`].
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, Args, ValueEnum};
+use std::path::PathBuf;
+use vkw_decode::{parse_clip_timestamps, Task, TranscribeOptions};
+
+/// Where the forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// The best available device (the CPU in this version).
+    Auto,
+    /// The CPU backend.
+    Cpu,
+}
+
+#[derive(Args, Debug)]
+pub struct TranscribeArgs {
+    /// Audio or video files (WAV, FLAC, MP3, Ogg, M4A/AAC, ALAC; others through ffmpeg). `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Model name (tiny.en, base, small, large-v3, ...; pulled on first use) or a CTranslate2 model directory.
+    #[arg(short, long, default_value = "tiny.en", env = "VKWHISPER_MODEL")]
+    pub model: String,
+
+    /// Device to run on.
+    #[arg(long, value_enum, default_value = "auto", env = "VKWHISPER_DEVICE")]
+    pub device: Device,
+
+    /// Compute type, as CTranslate2 names them: auto or float32 (int8 and float16 come with the CPU-speed work).
+    #[arg(long, default_value = "auto")]
+    pub compute_type: String,
+
+    /// CPU threads (0 = all cores).
+    #[arg(short, long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Output formats written to --output-dir: txt, srt, vtt, tsv, json, or all (comma-separated). Default: stdout only.
+    #[arg(short = 'f', long, value_name = "FORMATS")]
+    pub output_format: Option<String>,
+
+    /// Directory for the output files (created if needed; files are named after the input).
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+
+    /// Print no segments to stdout and no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print load and transcription times to stderr (for benchmarks).
+    #[arg(long, hide = true)]
+    pub timings: bool,
+
+    /// Language code (en, de, fr, ...); detected when omitted (multilingual models).
+    #[arg(short, long)]
+    pub language: Option<String>,
+
+    /// transcribe, or translate to English (multilingual models).
+    #[arg(long, default_value = "transcribe", value_parser = ["transcribe", "translate"])]
+    pub task: String,
+
+    /// Beam width (1 = greedy).
+    #[arg(long, default_value_t = 5)]
+    pub beam_size: usize,
+
+    /// Samples drawn per fallback temperature.
+    #[arg(long, default_value_t = 5)]
+    pub best_of: usize,
+
+    /// Beam search patience.
+    #[arg(long, default_value_t = 1.0)]
+    pub patience: f32,
+
+    /// Exponent of the length normalisation of beam scores.
+    #[arg(long, default_value_t = 1.0)]
+    pub length_penalty: f32,
+
+    /// Penalty for repeating earlier tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+
+    /// Forbid repeating n-grams of this size (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub no_repeat_ngram_size: usize,
+
+    /// Temperatures tried in turn when a window fails the thresholds (comma-separated).
+    #[arg(long, default_value = "0.0,0.2,0.4,0.6,0.8,1.0", value_name = "LIST")]
+    pub temperature: String,
+
+    /// Retry at a higher temperature when the text compresses better than this (repetitive). `none` disables.
+    #[arg(long, default_value = "2.4")]
+    pub compression_ratio_threshold: String,
+
+    /// Retry when the average log-probability is below this. `none` disables.
+    #[arg(long, default_value = "-1.0", allow_hyphen_values = true)]
+    pub log_prob_threshold: String,
+
+    /// Treat a window as silence when the no-speech probability is above this (and log-prob is low). `none` disables.
+    #[arg(long, default_value = "0.6")]
+    pub no_speech_threshold: String,
+
+    /// Use the previous window's text as prompt (true/false).
+    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    pub condition_on_previous_text: bool,
+
+    /// Reset the prompt after a window decoded above this temperature.
+    #[arg(long, default_value_t = 0.5)]
+    pub prompt_reset_on_temperature: f64,
+
+    /// Text given to the model as preceding context (names, spelling, style).
+    #[arg(long)]
+    pub initial_prompt: Option<String>,
+
+    /// Text the first window's transcript is forced to start with.
+    #[arg(long)]
+    pub prefix: Option<String>,
+
+    /// Words to bias decoding towards (ignored when --prefix is given).
+    #[arg(long)]
+    pub hotwords: Option<String>,
+
+    /// Suppress a blank or end-of-text first token (true/false).
+    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    pub suppress_blank: bool,
+
+    /// Token ids to suppress, comma-separated; -1 = non-speech symbols; empty = none.
+    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    pub suppress_tokens: String,
+
+    /// Decode text only, without timestamp tokens.
+    #[arg(long)]
+    pub without_timestamps: bool,
+
+    /// Latest time (s) the first timestamp may take.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_initial_timestamp: f64,
+
+    /// Most tokens generated per window.
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+
+    /// Only transcribe these parts: "start,end,start,end,..." in seconds.
+    #[arg(long, default_value = "0")]
+    pub clip_timestamps: String,
+
+    /// Detect the language of every window (multilingual models).
+    #[arg(long)]
+    pub multilingual: bool,
+
+    /// Stop language detection at the first window above this probability.
+    #[arg(long, default_value_t = 0.5)]
+    pub language_detection_threshold: f64,
+
+    /// Windows language detection may examine.
+    #[arg(long, default_value_t = 1)]
+    pub language_detection_segments: usize,
+
+    /// Seed of the sampling fallback.
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+}
+
+fn opt_f64(name: &str, v: &str) -> Result<Option<f64>> {
+    if v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .with_context(|| format!("--{name}: '{v}' is not a number (or 'none')"))
+}
+
+impl TranscribeArgs {
+    /// The library options these flags describe.
+    pub fn options(&self) -> Result<TranscribeOptions> {
+        let temperatures = self
+            .temperature
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .parse::<f64>()
+                    .with_context(|| format!("--temperature: '{t}' is not a number"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let suppress_tokens = if self.suppress_tokens.trim().is_empty() {
+            Some(Vec::new())
+        } else {
+            Some(
+                self.suppress_tokens
+                    .split(',')
+                    .map(|t| {
+                        t.trim()
+                            .parse::<i64>()
+                            .with_context(|| format!("--suppress-tokens: '{t}' is not a token id"))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        };
+        let o = TranscribeOptions {
+            language: self.language.clone(),
+            task: if self.task == "translate" {
+                Task::Translate
+            } else {
+                Task::Transcribe
+            },
+            beam_size: self.beam_size,
+            best_of: self.best_of,
+            patience: self.patience,
+            length_penalty: self.length_penalty,
+            repetition_penalty: self.repetition_penalty,
+            no_repeat_ngram_size: self.no_repeat_ngram_size,
+            temperatures,
+            compression_ratio_threshold: opt_f64(
+                "compression-ratio-threshold",
+                &self.compression_ratio_threshold,
+            )?,
+            log_prob_threshold: opt_f64("log-prob-threshold", &self.log_prob_threshold)?,
+            no_speech_threshold: opt_f64("no-speech-threshold", &self.no_speech_threshold)?,
+            condition_on_previous_text: self.condition_on_previous_text,
+            prompt_reset_on_temperature: self.prompt_reset_on_temperature,
+            initial_prompt: self.initial_prompt.clone(),
+            prefix: self.prefix.clone(),
+            hotwords: self.hotwords.clone(),
+            suppress_blank: self.suppress_blank,
+            suppress_tokens,
+            without_timestamps: self.without_timestamps,
+            max_initial_timestamp: self.max_initial_timestamp,
+            max_new_tokens: self.max_new_tokens,
+            clip_timestamps: parse_clip_timestamps(&self.clip_timestamps)?,
+            multilingual: self.multilingual,
+            language_detection_threshold: self.language_detection_threshold,
+            language_detection_segments: self.language_detection_segments,
+            seed: self.seed,
+        };
+        o.validate()?;
+        match self.compute_type.as_str() {
+            "auto" | "float32" | "default" => {}
+            other @ ("int8" | "int8_float32" | "int8_float16" | "int8_bfloat16" | "float16"
+            | "bfloat16" | "int16") => bail!(
+                "--compute-type {other} is not available yet in this version: use float32 or auto"
+            ),
+            other => bail!(
+                "--compute-type '{other}' is unknown: use auto, float32, int8, int8_float32, int8_float16, float16 or bfloat16"
+            ),
+        }
+        Ok(o)
+    }
+}

@@ -1,0 +1,157 @@
+//! `vkwhisper transcribe`: resolve the model, then for each file decode the
+//! audio, compute the log-mel, run the decoding loop and stream segments to
+//! stdout and to the output sinks.
+
+use crate::args::{Device, TranscribeArgs};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vkw_backend::cpu::CpuBackend;
+use vkw_decode::{Transcriber, TranscribeOptions};
+use vkw_model::WhisperModel;
+use vkw_writers::{console_line, open_outputs, parse_formats, MultiSink, OutputFormat, Sink};
+
+/// Files longer than this get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_SECONDS: f64 = 60.0;
+
+/// Find the model directory, pulling a known model on first use.
+fn model_dir(name: &str, quiet: bool) -> Result<PathBuf> {
+    let resolved = vkw_hub::resolve(name)?;
+    if resolved.installed {
+        return Ok(resolved.dir);
+    }
+    match resolved.spec {
+        Some(spec) => {
+            eprintln!(
+                "vkwhisper: model '{}' is not installed yet; downloading it to {} (once)",
+                spec.name,
+                resolved.dir.display()
+            );
+            let _ = quiet;
+            crate::models::pull_model(spec.name)
+        }
+        None => Ok(resolved.require_installed()?.to_path_buf()),
+    }
+}
+
+pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
+    let opts = a.options()?;
+    let formats = match &a.output_format {
+        Some(f) => parse_formats(f)?,
+        None => Vec::new(),
+    };
+    let started = Instant::now();
+    let dir = model_dir(&a.model, a.quiet)?;
+    let model = Arc::new(WhisperModel::load(&dir)?);
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    };
+    let backend = match a.device {
+        Device::Auto | Device::Cpu => CpuBackend::new(model.clone(), threads)?,
+    };
+    let load_s = started.elapsed().as_secs_f64();
+    let transcriber = Transcriber::new(&backend, &model);
+    let mut failed = 0usize;
+    let mut audio_s = 0.0;
+    let work = Instant::now();
+    for file in &a.files {
+        match transcribe_file(&transcriber, &model, file, &opts, &a, &formats) {
+            Ok(seconds) => audio_s += seconds,
+            Err(e) => {
+                failed += 1;
+                let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                eprintln!("error: {}", msg.join(": "));
+            }
+        }
+    }
+    if a.timings {
+        eprintln!(
+            "vkwhisper-timings: load_s={load_s:.3} transcribe_s={:.3} audio_s={audio_s:.3}",
+            work.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The name outputs are derived from (`-` is stdin).
+fn output_stem(file: &Path) -> PathBuf {
+    if file == Path::new("-") {
+        PathBuf::from("stdin")
+    } else {
+        file.to_path_buf()
+    }
+}
+
+fn transcribe_file(
+    t: &Transcriber<'_, CpuBackend>,
+    model: &WhisperModel,
+    file: &Path,
+    opts: &TranscribeOptions,
+    a: &TranscribeArgs,
+    formats: &[OutputFormat],
+) -> Result<f64> {
+    let samples = vkw_audio::load_audio(file)?;
+    let duration = samples.len() as f64 / f64::from(vkw_audio::SAMPLE_RATE);
+    let mel = vkw_audio::mel::LogMel::compute(&samples, model.hparams.n_mels);
+    drop(samples);
+    // Outputs are opened before decoding so a bad --output-dir fails early;
+    // they only appear on disk once complete.
+    let mut sinks = MultiSink::new(open_outputs(&a.output_dir, &output_stem(file), formats)?);
+    let bar = progress_bar(duration, a.quiet);
+    let mut stdout = std::io::stdout().lock();
+    let mut sink_error: Option<std::io::Error> = None;
+    let mut on_segment = |seg: &vkw_segments::Segment| {
+        if !a.quiet {
+            let line = console_line(seg);
+            match &bar {
+                Some(b) => b.suspend(|| writeln!(stdout, "{line}")),
+                None => writeln!(stdout, "{line}"),
+            }
+            .ok();
+        }
+        if let Some(b) = &bar {
+            b.set_position(seg.end.min(duration) as u64);
+        }
+        if sink_error.is_none() {
+            if let Err(e) = sinks.segment(seg) {
+                sink_error = Some(e);
+            }
+        }
+    };
+    let info = t
+        .transcribe(&mel.data, mel.n_mels, mel.n_frames, duration, opts, &mut on_segment)
+        .with_context(|| file.display().to_string())?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = sink_error {
+        return Err(e).context("writing the output files");
+    }
+    sinks
+        .finish(&info)
+        .context("writing the output files")?;
+    Ok(duration)
+}
+
+fn progress_bar(duration: f64, quiet: bool) -> Option<ProgressBar> {
+    if quiet || duration < PROGRESS_MIN_SECONDS || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(duration as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} s  [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
