@@ -37,12 +37,19 @@ fn golden() -> serde_json::Value {
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 struct Setup {
@@ -58,7 +65,11 @@ fn setup() -> Option<Setup> {
     let samples = vkw_audio::load_audio(&fixtures().join("data/jfk/jfk.wav")).unwrap();
     let mel = vkw_audio::mel::LogMel::compute(&samples, 80);
     let window = mel.window(0, mel.content_frames(), 3000);
-    Some(Setup { backend, window, g: golden() })
+    Some(Setup {
+        backend,
+        window,
+        g: golden(),
+    })
 }
 
 #[test]
@@ -91,38 +102,63 @@ fn encoder_and_first_step_match_golden() {
     eprintln!("encoder max diff vs CT2: {worst}");
     assert!(worst < 2e-3, "encoder max diff {worst}");
     let mean = host.iter().map(|&x| f64::from(x)).sum::<f64>() / host.len() as f64;
-    assert!((mean - e["stats"]["mean"].as_f64().unwrap()).abs() < 1e-4, "encoder mean {mean}");
+    assert!(
+        (mean - e["stats"]["mean"].as_f64().unwrap()).abs() < 1e-4,
+        "encoder mean {mean}"
+    );
 
     // Step 0 at SOT: raw logits, no-speech probability.
     let step = &s.g["decoder_step0"];
     let mut st = s.backend.start(&enc, 0).unwrap();
     let mut logits = Vec::new();
-    s.backend.decode(&mut st, &[50257], 1, LogitsAt::Last, &mut logits).unwrap();
+    s.backend
+        .decode(&mut st, &[50257], 1, LogitsAt::Last, &mut logits)
+        .unwrap();
     assert_eq!(logits.len(), 51864);
     for entry in step["raw_logits_at_sot"]["top10"].as_array().unwrap() {
         let id = entry[0].as_u64().unwrap() as usize;
         let want = entry[2].as_f64().unwrap() as f32;
-        assert!((logits[id] - want).abs() < 2e-3, "logit {id}: {} vs {want}", logits[id]);
+        assert!(
+            (logits[id] - want).abs() < 2e-3,
+            "logit {id}: {} vs {want}",
+            logits[id]
+        );
     }
     let max = logits.iter().cloned().fold(f32::MIN, f32::max);
     let lse = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
     let no_speech = (logits[50361] - lse).exp();
     let want = step["no_speech_prob"].as_f64().unwrap() as f32;
     eprintln!("no_speech_prob {no_speech} vs {want}");
-    assert!((no_speech - want).abs() < 1e-4, "no_speech_prob {no_speech} vs {want}");
+    assert!(
+        (no_speech - want).abs() < 1e-4,
+        "no_speech_prob {no_speech} vs {want}"
+    );
 
     // After <|notimestamps|>: the exact CT2 logits.
     let mut st = s.backend.start(&enc, 0).unwrap();
-    s.backend.decode(&mut st, &[50257, 50362], 2, LogitsAt::Last, &mut logits).unwrap();
-    for entry in step["ct2_raw_logits_after_notimestamps"]["top10"].as_array().unwrap() {
+    s.backend
+        .decode(&mut st, &[50257, 50362], 2, LogitsAt::Last, &mut logits)
+        .unwrap();
+    for entry in step["ct2_raw_logits_after_notimestamps"]["top10"]
+        .as_array()
+        .unwrap()
+    {
         let id = entry[0].as_u64().unwrap() as usize;
         let want = entry[2].as_f64().unwrap() as f32;
-        assert!((logits[id] - want).abs() < 2e-3, "logit {id}: {} vs {want}", logits[id]);
+        assert!(
+            (logits[id] - want).abs() < 2e-3,
+            "logit {id}: {} vs {want}",
+            logits[id]
+        );
     }
     // The same two tokens fed one at a time through the cache give the same logits.
     let mut st2 = s.backend.start(&enc, 0).unwrap();
     let mut l2 = Vec::new();
-    s.backend.decode(&mut st2, &[50257], 1, LogitsAt::Last, &mut l2).unwrap();
-    s.backend.decode(&mut st2, &[50362], 1, LogitsAt::Last, &mut l2).unwrap();
+    s.backend
+        .decode(&mut st2, &[50257], 1, LogitsAt::Last, &mut l2)
+        .unwrap();
+    s.backend
+        .decode(&mut st2, &[50362], 1, LogitsAt::Last, &mut l2)
+        .unwrap();
     assert!(max_diff(&logits, &l2) < 1e-3);
 }

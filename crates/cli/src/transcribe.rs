@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vkw_backend::cpu::CpuBackend;
-use vkw_decode::{Transcriber, TranscribeOptions};
+use vkw_decode::{TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
 use vkw_writers::{console_line, open_outputs, parse_formats, MultiSink, OutputFormat, Sink};
 
@@ -129,7 +129,14 @@ fn transcribe_file(
         }
     };
     let info = t
-        .transcribe(&mel.data, mel.n_mels, mel.n_frames, duration, opts, &mut on_segment)
+        .transcribe(
+            &mel.data,
+            mel.n_mels,
+            mel.n_frames,
+            duration,
+            opts,
+            &mut on_segment,
+        )
         .with_context(|| file.display().to_string())?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -137,9 +144,7 @@ fn transcribe_file(
     if let Some(e) = sink_error {
         return Err(e).context("writing the output files");
     }
-    sinks
-        .finish(&info)
-        .context("writing the output files")?;
+    sinks.finish(&info).context("writing the output files")?;
     Ok(duration)
 }
 

@@ -112,7 +112,8 @@ pub fn attention(
             .collect();
         for (h, ctx) in per_head.iter().enumerate() {
             for i in 0..lq {
-                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&ctx[i * dh..(i + 1) * dh]);
+                out[i * d + h * dh..i * d + (h + 1) * dh]
+                    .copy_from_slice(&ctx[i * dh..(i + 1) * dh]);
             }
         }
         return;
@@ -122,7 +123,9 @@ pub fn attention(
         let (i, h) = (idx / heads, idx % heads);
         let n = visible(i);
         let qi = q.row(i, h * dh, dh);
-        let mut p: Vec<f32> = (0..n).map(|j| dot(qi, k.row(j, h * dh, dh)) * scale).collect();
+        let mut p: Vec<f32> = (0..n)
+            .map(|j| dot(qi, k.row(j, h * dh, dh)) * scale)
+            .collect();
         softmax(&mut p);
         o.iter_mut().for_each(|x| *x = 0.0);
         for (j, &pj) in p.iter().enumerate() {
@@ -142,19 +145,43 @@ pub fn attention(
 mod tests {
     use super::*;
 
-    fn naive(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, heads: usize, dh: usize, causal: Option<usize>) -> Vec<f32> {
+    fn naive(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        lq: usize,
+        lk: usize,
+        heads: usize,
+        dh: usize,
+        causal: Option<usize>,
+    ) -> Vec<f32> {
         let d = heads * dh;
         let mut out = vec![0f32; lq * d];
         for h in 0..heads {
             for i in 0..lq {
                 let n = causal.map_or(lk, |b| (b + i + 1).min(lk));
                 let mut s: Vec<f64> = (0..n)
-                    .map(|j| (0..dh).map(|t| f64::from(q[i * d + h * dh + t]) * f64::from(k[j * d + h * dh + t])).sum::<f64>() / (dh as f64).sqrt())
+                    .map(|j| {
+                        (0..dh)
+                            .map(|t| {
+                                f64::from(q[i * d + h * dh + t]) * f64::from(k[j * d + h * dh + t])
+                            })
+                            .sum::<f64>()
+                            / (dh as f64).sqrt()
+                    })
                     .collect();
                 let m = s.iter().cloned().fold(f64::MIN, f64::max);
-                let z: f64 = s.iter_mut().map(|x| { *x = (*x - m).exp(); *x }).sum();
+                let z: f64 = s
+                    .iter_mut()
+                    .map(|x| {
+                        *x = (*x - m).exp();
+                        *x
+                    })
+                    .sum();
                 for t in 0..dh {
-                    out[i * d + h * dh + t] = (0..n).map(|j| s[j] / z * f64::from(v[j * d + h * dh + t])).sum::<f64>() as f32;
+                    out[i * d + h * dh + t] = (0..n)
+                        .map(|j| s[j] / z * f64::from(v[j * d + h * dh + t]))
+                        .sum::<f64>() as f32;
                 }
             }
         }
@@ -165,18 +192,45 @@ mod tests {
     fn both_paths_match_naive_attention() {
         let (heads, dh) = (3, 8);
         let d = heads * dh;
-        for &(lq, lk, causal) in &[(1, 7, Some(6)), (4, 9, Some(5)), (20, 20, Some(0)), (17, 33, None), (2, 40, None)] {
-            let gen = |n: usize, s: u32| (0..n).map(|i| ((i as u32 * 2654435761u32 ^ s) % 1000) as f32 / 500.0 - 1.0).collect::<Vec<f32>>();
+        for &(lq, lk, causal) in &[
+            (1, 7, Some(6)),
+            (4, 9, Some(5)),
+            (20, 20, Some(0)),
+            (17, 33, None),
+            (2, 40, None),
+        ] {
+            let gen = |n: usize, s: u32| {
+                (0..n)
+                    .map(|i| ((i as u32 * 2654435761u32 ^ s) % 1000) as f32 / 500.0 - 1.0)
+                    .collect::<Vec<f32>>()
+            };
             let q = gen(lq * d, 1);
             let k = gen(lk * d, 2);
             let v = gen(lk * d, 3);
             let mut out = vec![0f32; lq * d];
             fn mk(data: &[f32], rows: usize, d: usize) -> Mat<'_> {
-                Mat { data, rows, stride: d, offset: 0 }
+                Mat {
+                    data,
+                    rows,
+                    stride: d,
+                    offset: 0,
+                }
             }
-            attention(mk(&q, lq, d), mk(&k, lk, d), mk(&v, lk, d), heads, dh, causal, &mut out);
+            attention(
+                mk(&q, lq, d),
+                mk(&k, lk, d),
+                mk(&v, lk, d),
+                heads,
+                dh,
+                causal,
+                &mut out,
+            );
             let r = naive(&q, &k, &v, lq, lk, heads, dh, causal);
-            let err = r.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let err = r
+                .iter()
+                .zip(&out)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(err < 1e-5, "lq={lq} lk={lk}: {err}");
         }
     }

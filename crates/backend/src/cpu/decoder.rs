@@ -27,6 +27,9 @@ pub struct CpuState {
     pub(crate) cap: usize,
     /// Number of sequences.
     pub(crate) num_seqs: usize,
+    /// Spare buffer that `reorder` gathers into before swapping, so beam
+    /// steps do not allocate (and zero) fresh cache memory every time.
+    pub(crate) spare: Vec<f32>,
 }
 
 /// Compute the cross-attention K/V of one encoder output `[frames, d]`.
@@ -37,7 +40,16 @@ pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState 
         .iter()
         .map(|l| {
             let mut kv = vec![0f32; frames * 2 * d];
-            linear(enc, frames, d, d, l.cross_kv.view(), 2 * d, l.cross_kv.bias.as_deref(), &mut kv);
+            linear(
+                enc,
+                frames,
+                d,
+                d,
+                l.cross_kv.view(),
+                2 * d,
+                l.cross_kv.bias.as_deref(),
+                &mut kv,
+            );
             kv
         })
         .collect();
@@ -49,6 +61,7 @@ pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState 
         len: 0,
         cap: 0,
         num_seqs: 1,
+        spare: Vec::new(),
     }
 }
 
@@ -65,7 +78,8 @@ impl CpuState {
             for s in 0..self.num_seqs {
                 let n = self.len * d;
                 if n > 0 {
-                    nb[s * cap * d..s * cap * d + n].copy_from_slice(&buf[s * self.cap * d..s * self.cap * d + n]);
+                    nb[s * cap * d..s * cap * d + n]
+                        .copy_from_slice(&buf[s * self.cap * d..s * self.cap * d + n]);
                 }
             }
             *buf = nb;
@@ -85,15 +99,17 @@ impl CpuState {
             return Ok(());
         }
         let (cap, n) = (self.cap, self.len * d);
-        for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
-            if cap == 0 {
-                continue;
+        if cap > 0 {
+            let size = origins.len() * cap * d;
+            for buf in self.k.iter_mut().chain(self.v.iter_mut()) {
+                // Positions past `len` are never read, so stale values are fine.
+                self.spare.resize(size, 0.0);
+                for (i, &o) in origins.iter().enumerate() {
+                    self.spare[i * cap * d..i * cap * d + n]
+                        .copy_from_slice(&buf[o * cap * d..o * cap * d + n]);
+                }
+                std::mem::swap(buf, &mut self.spare);
             }
-            let mut nb = vec![0f32; origins.len() * cap * d];
-            for (i, &o) in origins.iter().enumerate() {
-                nb[i * cap * d..i * cap * d + n].copy_from_slice(&buf[o * cap * d..o * cap * d + n]);
-            }
-            *buf = nb;
         }
         self.num_seqs = origins.len();
         Ok(())
@@ -126,11 +142,15 @@ pub fn decode(
         )));
     }
     if let Some(&bad) = tokens.iter().find(|&&tok| tok as usize >= hp.n_vocab) {
-        return Err(BackendError::Shape(format!("decode: token {bad} is outside the vocabulary")));
+        return Err(BackendError::Shape(format!(
+            "decode: token {bad} is outside the vocabulary"
+        )));
     }
     if let LogitsAt::Index(i) = at {
         if i >= t {
-            return Err(BackendError::Shape(format!("decode: logits at {i} of {t} positions")));
+            return Err(BackendError::Shape(format!(
+                "decode: logits at {i} of {t} positions"
+            )));
         }
     }
     st.reserve(d, t);
@@ -153,8 +173,24 @@ pub fn decode(
     let cap = st.cap;
     for (li, layer) in w.dec_layers.iter().enumerate() {
         // Self-attention with the cache.
-        layer_norm(&x, d, &layer.self_norm.gamma, &layer.self_norm.beta, eps, &mut h);
-        linear(&h, rows, d, d, layer.self_qkv.view(), 3 * d, layer.self_qkv.bias.as_deref(), &mut qkv);
+        layer_norm(
+            &x,
+            d,
+            &layer.self_norm.gamma,
+            &layer.self_norm.beta,
+            eps,
+            &mut h,
+        );
+        linear(
+            &h,
+            rows,
+            d,
+            d,
+            layer.self_qkv.view(),
+            3 * d,
+            layer.self_qkv.bias.as_deref(),
+            &mut qkv,
+        );
         for s in 0..ns {
             for i in 0..t {
                 let src = &qkv[(s * t + i) * 3 * d..(s * t + i + 1) * 3 * d];
@@ -164,27 +200,119 @@ pub fn decode(
             }
         }
         for s in 0..ns {
-            let q = Mat { data: &qkv, rows: t, stride: 3 * d, offset: s * t * 3 * d };
-            let kv = |buf| Mat { data: buf, rows: base + t, stride: d, offset: s * cap * d };
-            attention(q, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), &mut ctx[s * t * d..(s + 1) * t * d]);
+            let q = Mat {
+                data: &qkv,
+                rows: t,
+                stride: 3 * d,
+                offset: s * t * 3 * d,
+            };
+            let kv = |buf| Mat {
+                data: buf,
+                rows: base + t,
+                stride: d,
+                offset: s * cap * d,
+            };
+            attention(
+                q,
+                kv(&st.k[li]),
+                kv(&st.v[li]),
+                heads,
+                dh,
+                Some(base),
+                &mut ctx[s * t * d..(s + 1) * t * d],
+            );
         }
-        linear(&ctx, rows, d, d, layer.self_out.view(), d, layer.self_out.bias.as_deref(), &mut proj);
+        linear(
+            &ctx,
+            rows,
+            d,
+            d,
+            layer.self_out.view(),
+            d,
+            layer.self_out.bias.as_deref(),
+            &mut proj,
+        );
         add_assign(&mut x, &proj);
         // Cross-attention over the window's encoder output.
-        layer_norm(&x, d, &layer.cross_norm.gamma, &layer.cross_norm.beta, eps, &mut h);
-        linear(&h, rows, d, d, layer.cross_q.view(), d, layer.cross_q.bias.as_deref(), &mut proj);
+        layer_norm(
+            &x,
+            d,
+            &layer.cross_norm.gamma,
+            &layer.cross_norm.beta,
+            eps,
+            &mut h,
+        );
+        linear(
+            &h,
+            rows,
+            d,
+            d,
+            layer.cross_q.view(),
+            d,
+            layer.cross_q.bias.as_deref(),
+            &mut proj,
+        );
         let ckv = &st.cross[li];
-        let k = Mat { data: ckv, rows: st.enc_len, stride: 2 * d, offset: 0 };
-        let v = Mat { data: ckv, rows: st.enc_len, stride: 2 * d, offset: d };
-        let q = Mat { data: &proj, rows, stride: d, offset: 0 };
+        let k = Mat {
+            data: ckv,
+            rows: st.enc_len,
+            stride: 2 * d,
+            offset: 0,
+        };
+        let v = Mat {
+            data: ckv,
+            rows: st.enc_len,
+            stride: 2 * d,
+            offset: d,
+        };
+        let q = Mat {
+            data: &proj,
+            rows,
+            stride: d,
+            offset: 0,
+        };
         attention(q, k, v, heads, dh, None, &mut ctx);
-        linear(&ctx, rows, d, d, layer.cross_out.view(), d, layer.cross_out.bias.as_deref(), &mut proj);
+        linear(
+            &ctx,
+            rows,
+            d,
+            d,
+            layer.cross_out.view(),
+            d,
+            layer.cross_out.bias.as_deref(),
+            &mut proj,
+        );
         add_assign(&mut x, &proj);
         // Feed-forward.
-        layer_norm(&x, d, &layer.ffn_norm.gamma, &layer.ffn_norm.beta, eps, &mut h);
-        linear(&h, rows, d, d, layer.fc1.view(), hp.d_ffn, layer.fc1.bias.as_deref(), &mut ff);
+        layer_norm(
+            &x,
+            d,
+            &layer.ffn_norm.gamma,
+            &layer.ffn_norm.beta,
+            eps,
+            &mut h,
+        );
+        linear(
+            &h,
+            rows,
+            d,
+            d,
+            layer.fc1.view(),
+            hp.d_ffn,
+            layer.fc1.bias.as_deref(),
+            &mut ff,
+        );
         gelu(&mut ff);
-        linear(&ff, rows, hp.d_ffn, hp.d_ffn, layer.fc2.view(), d, layer.fc2.bias.as_deref(), &mut proj);
+        linear(
+            &ff,
+            rows,
+            hp.d_ffn,
+            hp.d_ffn,
+            layer.fc2.view(),
+            d,
+            layer.fc2.bias.as_deref(),
+            &mut proj,
+        );
         add_assign(&mut x, &proj);
     }
     st.len += t;
@@ -199,9 +327,25 @@ pub fn decode(
         o.copy_from_slice(&x[r * d..(r + 1) * d]);
     }
     let mut normed = vec![0f32; sel.len()];
-    layer_norm(&sel, d, &w.dec_norm.gamma, &w.dec_norm.beta, eps, &mut normed);
+    layer_norm(
+        &sel,
+        d,
+        &w.dec_norm.gamma,
+        &w.dec_norm.beta,
+        eps,
+        &mut normed,
+    );
     logits.clear();
     logits.resize(picked.len() * hp.n_vocab, 0.0);
-    linear(&normed, picked.len(), d, d, w.proj.view(), hp.n_vocab, None, logits);
+    linear(
+        &normed,
+        picked.len(),
+        d,
+        d,
+        w.proj.view(),
+        hp.n_vocab,
+        None,
+        logits,
+    );
     Ok(())
 }

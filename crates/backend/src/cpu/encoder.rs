@@ -10,7 +10,14 @@ use vkw_model::HParams;
 ///
 /// `x` is time-major `[t_in, c_in]` (or channel-major when `channel_major`,
 /// as the mel input is); the result is time-major `[t_out, d]`.
-fn conv3(x: &[f32], t_in: usize, c_in: usize, channel_major: bool, stride: usize, w: &Linear) -> (Vec<f32>, usize) {
+fn conv3(
+    x: &[f32],
+    t_in: usize,
+    c_in: usize,
+    channel_major: bool,
+    stride: usize,
+    w: &Linear,
+) -> (Vec<f32>, usize) {
     let t_out = (t_in + 2 - 3) / stride + 1;
     let kk = c_in * 3;
     let mut cols = vec![0f32; t_out * kk];
@@ -23,12 +30,25 @@ fn conv3(x: &[f32], t_in: usize, c_in: usize, channel_major: bool, stride: usize
             }
             let s = src as usize;
             for i in 0..c_in {
-                row[i * 3 + j] = if channel_major { x[i * t_in + s] } else { x[s * c_in + i] };
+                row[i * 3 + j] = if channel_major {
+                    x[i * t_in + s]
+                } else {
+                    x[s * c_in + i]
+                };
             }
         }
     }
     let mut out = vec![0f32; t_out * w.rows];
-    linear(&cols, t_out, kk, kk, w.view(), w.rows, w.bias.as_deref(), &mut out);
+    linear(
+        &cols,
+        t_out,
+        kk,
+        kk,
+        w.view(),
+        w.rows,
+        w.bias.as_deref(),
+        &mut out,
+    );
     gelu(&mut out);
     (out, t_out)
 }
@@ -48,8 +68,24 @@ pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -
     let mut proj = vec![0f32; t * d];
     let mut ff = vec![0f32; t * hp.d_ffn];
     for layer in &w.enc_layers {
-        layer_norm(&x, d, &layer.attn_norm.gamma, &layer.attn_norm.beta, eps, &mut h);
-        linear(&h, t, d, d, layer.qkv.view(), 3 * d, layer.qkv.bias.as_deref(), &mut qkv);
+        layer_norm(
+            &x,
+            d,
+            &layer.attn_norm.gamma,
+            &layer.attn_norm.beta,
+            eps,
+            &mut h,
+        );
+        linear(
+            &h,
+            t,
+            d,
+            d,
+            layer.qkv.view(),
+            3 * d,
+            layer.qkv.bias.as_deref(),
+            &mut qkv,
+        );
         let view = |offset| Mat {
             data: &qkv,
             rows: t,
@@ -57,12 +93,46 @@ pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -
             offset,
         };
         attention(view(0), view(d), view(2 * d), heads, dh, None, &mut ctx);
-        linear(&ctx, t, d, d, layer.out.view(), d, layer.out.bias.as_deref(), &mut proj);
+        linear(
+            &ctx,
+            t,
+            d,
+            d,
+            layer.out.view(),
+            d,
+            layer.out.bias.as_deref(),
+            &mut proj,
+        );
         add_assign(&mut x, &proj);
-        layer_norm(&x, d, &layer.ffn_norm.gamma, &layer.ffn_norm.beta, eps, &mut h);
-        linear(&h, t, d, d, layer.fc1.view(), hp.d_ffn, layer.fc1.bias.as_deref(), &mut ff);
+        layer_norm(
+            &x,
+            d,
+            &layer.ffn_norm.gamma,
+            &layer.ffn_norm.beta,
+            eps,
+            &mut h,
+        );
+        linear(
+            &h,
+            t,
+            d,
+            d,
+            layer.fc1.view(),
+            hp.d_ffn,
+            layer.fc1.bias.as_deref(),
+            &mut ff,
+        );
         gelu(&mut ff);
-        linear(&ff, t, hp.d_ffn, hp.d_ffn, layer.fc2.view(), d, layer.fc2.bias.as_deref(), &mut proj);
+        linear(
+            &ff,
+            t,
+            hp.d_ffn,
+            hp.d_ffn,
+            layer.fc2.view(),
+            d,
+            layer.fc2.bias.as_deref(),
+            &mut proj,
+        );
         add_assign(&mut x, &proj);
     }
     layer_norm(&x, d, &w.enc_norm.gamma, &w.enc_norm.beta, eps, &mut h);

@@ -10,8 +10,8 @@ use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 use vkw_model::WeightView;
 
-/// Rows of `x` from which the gemm path is used.
-const GEMM_MIN_ROWS: usize = 8;
+/// Rows of `x` from which the gemm path is used; fewer go to [`super::gemv`].
+const GEMM_MIN_ROWS: usize = super::gemv::MAX_ROWS + 1;
 
 /// Widen row `r` (length `cols`) of a weight into `out`.
 pub fn widen_row(w: WeightView<'_>, r: usize, cols: usize, out: &mut [f32]) {
@@ -67,7 +67,7 @@ pub fn linear(
         let wf = widen(w, n, k);
         gemm_nt(x, m, k, x_stride, &wf, n, bias, out);
     } else {
-        gemv_rows(x, m, k, x_stride, w, n, bias, out);
+        super::gemv::gemv(x, m, k, x_stride, w, n, bias, out);
     }
 }
 
@@ -170,48 +170,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes(a, b)
 }
 
-/// Few-row matmul: each weight row is widened once and used for every row of `x`.
-#[allow(clippy::too_many_arguments)]
-fn gemv_rows(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    x_stride: usize,
-    w: WeightView<'_>,
-    n: usize,
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-) {
-    const BLOCK: usize = 128;
-    // Results are produced per block of output columns, then scattered.
-    let blocks: Vec<Vec<f32>> = (0..n.div_ceil(BLOCK))
-        .into_par_iter()
-        .map_init(
-            || vec![0f32; k],
-            |row, b| {
-                let lo = b * BLOCK;
-                let hi = (lo + BLOCK).min(n);
-                let mut res = vec![0f32; m * (hi - lo)];
-                for j in lo..hi {
-                    widen_row(w, j, k, row);
-                    let bj = bias.map_or(0.0, |bb| bb[j]);
-                    for i in 0..m {
-                        res[i * (hi - lo) + (j - lo)] = dot(&x[i * x_stride..i * x_stride + k], row) + bj;
-                    }
-                }
-                res
-            },
-        )
-        .collect();
-    for (b, res) in blocks.iter().enumerate() {
-        let lo = b * BLOCK;
-        let width = res.len() / m;
-        for i in 0..m {
-            out[i * n + lo..i * n + lo + width].copy_from_slice(&res[i * width..(i + 1) * width]);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,13 +207,21 @@ mod tests {
             let r = reference(&x, m, k, &w, n, &b);
             let mut o = vec![0f32; m * n];
             linear(&x, m, k, k, WeightView::F32(&w), n, Some(&b), &mut o);
-            let err = r.iter().zip(&o).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let err = r
+                .iter()
+                .zip(&o)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(err < 1e-4, "m={m} k={k} n={n}: {err}");
             let wh: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
             let wr: Vec<f32> = wh.iter().map(|v| v.to_f32()).collect();
             let r = reference(&x, m, k, &wr, n, &b);
             linear(&x, m, k, k, WeightView::F16(&wh), n, Some(&b), &mut o);
-            let err = r.iter().zip(&o).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let err = r
+                .iter()
+                .zip(&o)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(err < 1e-4, "f16 m={m} k={k} n={n}: {err}");
         }
     }

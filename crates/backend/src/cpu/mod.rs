@@ -5,6 +5,7 @@
 mod attention;
 mod decoder;
 mod encoder;
+mod gemv;
 pub mod matmul;
 pub mod ops;
 mod weights;
@@ -40,7 +41,11 @@ impl CpuBackend {
             .thread_name(|i| format!("vkwhisper-cpu-{i}"))
             .build()
             .map_err(|e| BackendError::Device(format!("cannot start CPU threads: {e}")))?;
-        Ok(Self { model, weights, pool })
+        Ok(Self {
+            model,
+            weights,
+            pool,
+        })
     }
 
     /// The model this backend runs.
@@ -81,7 +86,13 @@ impl Backend for CpuBackend {
         let mut data = Vec::with_capacity(batch * hp.n_audio_ctx * hp.d_model);
         for b in 0..batch {
             let out = self.pool.install(|| {
-                encoder::encode(&self.weights, &hp, self.eps(), &mel[b * per..(b + 1) * per], frames_in)
+                encoder::encode(
+                    &self.weights,
+                    &hp,
+                    self.eps(),
+                    &mel[b * per..(b + 1) * per],
+                    frames_in,
+                )
             });
             data.extend_from_slice(&out);
         }

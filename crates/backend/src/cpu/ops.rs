@@ -35,7 +35,8 @@ pub fn gelu(x: &mut [f32]) {
         *v = 0.5 * *v * (1.0 + libm::erff(*v * std::f32::consts::FRAC_1_SQRT_2));
     };
     if x.len() >= 1 << 14 {
-        x.par_chunks_mut(4096).for_each(|c| c.iter_mut().for_each(f));
+        x.par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(f));
     } else {
         x.iter_mut().for_each(f);
     }

@@ -41,7 +41,12 @@ impl Linear {
         }
         let (rows, cols) = w.rows_cols();
         let bias = m.try_get(&format!("{prefix}/bias")).map(|b| b.to_f32());
-        Ok(Self { w, rows, cols, bias })
+        Ok(Self {
+            w,
+            rows,
+            cols,
+            bias,
+        })
     }
 
     /// The weight in its stored type.
