@@ -1,0 +1,316 @@
+//! End-to-end tests of the `vkwhisper` binary: outputs, and error paths that
+//! must end in one clear line and a non-zero exit, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vkwhisper"));
+    c.env_remove("VKWHISPER_MODEL")
+        .env_remove("VKWHISPER_DEVICE");
+    c
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures"))
+}
+
+fn jfk() -> PathBuf {
+    fixtures().join("data/jfk/jfk.wav")
+}
+
+/// The installed model, or `None` (with a message) locally; a failure in CI.
+fn model_dir(name: &str) -> Option<PathBuf> {
+    let cache = std::env::var_os("VKWHISPER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
+    let dir = cache.join("models").join(name);
+    if dir.join("model.bin").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "model {name} missing at {}: run scripts/fetch-models.sh",
+        dir.display()
+    );
+    eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
+    None
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failed run: non-zero exit, a one-line `error:` message mentioning
+/// `needle`, and no panic.
+fn assert_clean_failure(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "error line lacks '{needle}': {err}"
+    );
+}
+
+/// A copy of a model directory (files linked, not copied) for tampering.
+fn model_copy(src: &Path, skip: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if skip.iter().any(|s| name == *s) {
+            continue;
+        }
+        std::os::unix::fs::symlink(entry.path(), dir.path().join(&name)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn writes_every_format_atomically() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(jfk())
+        .args(["-f", "all", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("[00:00.000 --> 00:08.000]  And so, my fellow Americans"),
+        "{stdout}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["jfk.json", "jfk.srt", "jfk.tsv", "jfk.txt", "jfk.vtt"]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("jfk.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["text"].as_str().unwrap().trim(),
+        "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country."
+    );
+    assert_eq!(json["language"], "en");
+    assert_eq!(json["duration"].as_f64(), Some(11.0));
+    let seg = &json["segments"][0];
+    for key in [
+        "id",
+        "seek",
+        "start",
+        "end",
+        "text",
+        "tokens",
+        "temperature",
+        "avg_logprob",
+        "compression_ratio",
+        "no_speech_prob",
+    ] {
+        assert!(!seg[key].is_null(), "segment lacks {key}: {seg}");
+    }
+    let srt = std::fs::read_to_string(out.path().join("jfk.srt")).unwrap();
+    assert!(
+        srt.starts_with("1\n00:00:00,000 --> 00:00:08,000\n"),
+        "{srt}"
+    );
+}
+
+#[test]
+fn reads_stdin() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg("-")
+        .stdin(std::fs::File::open(jfk()).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ask what you can do for your country."));
+}
+
+#[test]
+fn unknown_output_format_is_an_error() {
+    let o = bin()
+        .args(["transcribe", "--model", "/nonexistent", "-f", "docx"])
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "docx");
+}
+
+#[test]
+fn missing_model_dir_is_an_error() {
+    let o = bin()
+        .args(["transcribe", "--model", "/nonexistent/model"])
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "/nonexistent/model");
+}
+
+#[test]
+fn corrupt_and_truncated_model_bin_are_errors() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    // Random bytes.
+    let dir = model_copy(&model, &["model.bin"]);
+    std::fs::write(
+        dir.path().join("model.bin"),
+        b"this is not a model at all, just text",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(dir.path())
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "model.bin");
+    // The first 10 MB of the real file.
+    let dir = model_copy(&model, &["model.bin"]);
+    let bytes = std::fs::read(model.join("model.bin")).unwrap();
+    std::fs::write(dir.path().join("model.bin"), &bytes[..10_000_000]).unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(dir.path())
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "model.bin");
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}
+
+#[test]
+fn model_without_tokenizer_is_an_error() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let dir = model_copy(&model, &["tokenizer.json"]);
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(dir.path())
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "tokenizer.json");
+}
+
+#[test]
+fn bad_audio_inputs_are_errors_and_other_files_still_run() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tmp.path().join("notes.wav");
+    std::fs::write(
+        &text,
+        "hello, this is a text file and not audio\n".repeat(20),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "notes.wav");
+    // A WAV cut inside its header.
+    let cut = tmp.path().join("cut.wav");
+    std::fs::write(&cut, &std::fs::read(jfk()).unwrap()[..30]).unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "cut.wav");
+    // A missing file among good ones: the good one is still transcribed.
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(tmp.path().join("absent.wav"))
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "absent.wav");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("And so, my fellow Americans"));
+}
+
+#[test]
+fn int8_model_transcribes_jfk() {
+    use vkw_model::writer::{is_quantizable, quantize_int8, write_model_bin};
+    use vkw_model::ModelBin;
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    // Quantise every weight of tiny.en by the spec's rule (§2.6) into a new model.bin.
+    let src = ModelBin::open(&model.join("model.bin")).unwrap();
+    let alias_names: Vec<&str> = src.aliases.iter().map(|(a, _)| a.as_str()).collect();
+    let vars: Vec<(String, vkw_model::Tensor)> = src
+        .names()
+        .filter(|n| !alias_names.contains(n) && !n.ends_with("_scale"))
+        .map(|n| {
+            let t = src.get(n).unwrap();
+            let t = if is_quantizable(n) {
+                quantize_int8(t)
+            } else {
+                t.clone()
+            };
+            (n.to_string(), t)
+        })
+        .collect();
+    let dir = model_copy(&model, &["model.bin"]);
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("model.bin")).unwrap());
+    write_model_bin(
+        &mut f,
+        &src.spec_name,
+        src.spec_revision,
+        &vars,
+        &src.aliases,
+    )
+    .unwrap();
+    drop(f);
+    let q = ModelBin::open(&dir.path().join("model.bin")).unwrap();
+    assert!(matches!(
+        q.get("decoder/projection/weight").unwrap().data,
+        vkw_model::TensorData::I8(_)
+    ));
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(dir.path())
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text: String = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.split_once("]  ").map_or("", |x| x.1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        text,
+        "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country."
+    );
+}
