@@ -32,6 +32,9 @@ fn window_mel(
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; n_mels * WINDOW_FRAMES];
     let len = len.min(WINDOW_FRAMES).min(n_frames.saturating_sub(start));
+    if len == 0 {
+        return out;
+    }
     for m in 0..n_mels {
         let src = &features[m * n_frames + start..m * n_frames + start + len];
         out[m * WINDOW_FRAMES..m * WINDOW_FRAMES + len].copy_from_slice(src);
