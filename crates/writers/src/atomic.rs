@@ -1,0 +1,136 @@
+//! Atomic output files: a sink writes into a temporary file next to its
+//! destination and the file is renamed into place only when the transcript is
+//! complete. A crash, an error or an early drop leaves no partial transcript
+//! (and no temporary file) behind, and an older complete file stays intact
+//! until the new one replaces it in one step.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+use vkw_segments::{Segment, TranscriptionInfo};
+
+use crate::{sink_over, OutputFormat, Sink, WriterError};
+
+/// A [`Sink`] writing `<dir>/<stem>.<ext>` atomically.
+///
+/// The destination appears only when [`Sink::finish`] succeeds. Dropping the
+/// sink before that (or a failing `finish`) deletes the temporary file.
+pub struct AtomicFileSink {
+    /// The format sink, writing into a clone of the temp file's handle.
+    /// `None` once finished.
+    inner: Option<Box<dyn Sink + Send>>,
+    /// The temporary file; deleted on drop unless persisted.
+    temp: Option<NamedTempFile>,
+    dest: PathBuf,
+}
+
+impl AtomicFileSink {
+    /// Starts writing `format` destined for `dest`. The temporary file is
+    /// created in `dest`'s directory so the final rename stays on one
+    /// filesystem (a cross-device rename would not be atomic).
+    pub fn create(dest: &Path, format: OutputFormat) -> Result<Self, WriterError> {
+        let io_err = |source| WriterError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = dest
+            .file_name()
+            .ok_or_else(|| WriterError::NoStem {
+                path: dest.to_path_buf(),
+            })?
+            .to_string_lossy();
+        let mut builder = tempfile::Builder::new();
+        let prefix = format!(".{name}.");
+        builder.prefix(&prefix).suffix(".tmp");
+        // tempfile defaults to 0600; a transcript should get the usual
+        // umask-derived mode like any other file the user creates.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder.tempfile_in(dir).map_err(io_err)?;
+        let handle: File = temp.as_file().try_clone().map_err(io_err)?;
+        Ok(Self {
+            inner: Some(sink_over(format, BufWriter::new(handle))),
+            temp: Some(temp),
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Where the file will be (or was) written.
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    fn finished() -> io::Error {
+        io::Error::other("output already finished")
+    }
+}
+
+impl Sink for AtomicFileSink {
+    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+        self.inner.as_mut().ok_or_else(Self::finished)?.segment(seg)
+    }
+
+    fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()> {
+        let mut inner = self.inner.take().ok_or_else(Self::finished)?;
+        let temp = self.temp.take().ok_or_else(Self::finished)?;
+        // On any error below `temp` is dropped, which deletes the file.
+        inner.finish(info)?;
+        // Close our clone of the handle before the rename (Windows refuses to
+        // rename files with foreign open handles in some modes).
+        drop(inner);
+        temp.as_file().sync_all()?;
+        temp.persist(&self.dest).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// The path openai-whisper would write: `dir/<input file stem>.<ext>`.
+pub fn output_path(
+    dir: &Path,
+    input_path: &Path,
+    format: OutputFormat,
+) -> Result<PathBuf, WriterError> {
+    let stem = input_path.file_stem().ok_or_else(|| WriterError::NoStem {
+        path: input_path.to_path_buf(),
+    })?;
+    let mut name = stem.to_os_string();
+    name.push(".");
+    name.push(format.extension());
+    Ok(dir.join(name))
+}
+
+/// Opens `dir/<input stem>.<ext>` for atomic writing, creating `dir` if
+/// needed (as openai-whisper's CLI does for `--output_dir`).
+pub fn open_output(
+    dir: &Path,
+    input_path: &Path,
+    format: OutputFormat,
+) -> Result<AtomicFileSink, WriterError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriterError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    AtomicFileSink::create(&output_path(dir, input_path, format)?, format)
+}
+
+/// Opens one atomic output per format, boxed for use in a
+/// [`MultiSink`](crate::MultiSink).
+pub fn open_outputs(
+    dir: &Path,
+    input_path: &Path,
+    formats: &[OutputFormat],
+) -> Result<Vec<Box<dyn Sink + Send>>, WriterError> {
+    formats
+        .iter()
+        .map(|&f| open_output(dir, input_path, f).map(|s| Box::new(s) as Box<dyn Sink + Send>))
+        .collect()
+}
