@@ -45,7 +45,9 @@ pub fn attention(
     let d = heads * dh;
     let scale = 1.0 / (dh as f32).sqrt();
     let visible = |i: usize| causal_base.map_or(lk, |b| (b + i + 1).min(lk));
-    if lq >= GEMM_MIN_QUERIES {
+    // gemm also pays off for a few queries over many keys (cross-attention
+    // of a beam batch: the keys are read once for every query).
+    if lq >= GEMM_MIN_QUERIES || (lq >= 2 && lk >= 256) {
         let per_head: Vec<Vec<f32>> = (0..heads)
             .into_par_iter()
             .map(|h| {

@@ -1,0 +1,38 @@
+//! Times the encoder and decoder steps of a model on silence-free noise:
+//! `cargo run --release -p vkw-backend --example profile -- MODEL_DIR [threads] [beams]`.
+
+use std::sync::Arc;
+use std::time::Instant;
+use vkw_backend::cpu::CpuBackend;
+use vkw_backend::{Backend, LogitsAt};
+use vkw_model::WhisperModel;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args.get(1).ok_or("usage: profile MODEL_DIR [threads] [beams]")?;
+    let threads = args.get(2).map_or(Ok(2), |s| s.parse())?;
+    let beams: usize = args.get(3).map_or(Ok(5), |s| s.parse())?;
+    let model = Arc::new(WhisperModel::load(dir)?);
+    let hp = model.hparams;
+    let b = CpuBackend::new(model, threads)?;
+    let mel: Vec<f32> = (0..hp.n_mels * 3000).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
+    let t = Instant::now();
+    let enc = b.encode(&mel, 1)?;
+    println!("encode: {:.3} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut st = b.start(&enc, 0)?;
+    println!("start (cross K/V): {:.3} s", t.elapsed().as_secs_f64());
+    let mut logits = Vec::new();
+    b.decode(&mut st, &[50257], 1, LogitsAt::Last, &mut logits)?;
+    b.reorder(&mut st, &vec![0; beams])?;
+    let steps = 60;
+    let t = Instant::now();
+    for i in 0..steps {
+        let toks: Vec<u32> = (0..beams as u32).map(|k| 400 + k + i).collect();
+        b.decode(&mut st, &toks, 1, LogitsAt::Last, &mut logits)?;
+        let origins: Vec<usize> = (0..beams).map(|k| (k + 1) % beams).collect();
+        b.reorder(&mut st, &origins)?;
+    }
+    println!("decode step ({beams} seqs): {:.2} ms", t.elapsed().as_secs_f64() * 1e3 / steps as f64);
+    Ok(())
+}
