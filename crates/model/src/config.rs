@@ -58,9 +58,14 @@ impl ModelConfig {
         if let Some(heads) = v.get("alignment_heads").and_then(|h| h.as_array()) {
             for pair in heads {
                 let p = pair.as_array().filter(|p| p.len() == 2);
-                let p = p.ok_or_else(|| bad("'alignment_heads' must hold [layer, head] pairs".into()))?;
-                let l = p[0].as_u64().ok_or_else(|| bad("bad alignment head".into()))?;
-                let h = p[1].as_u64().ok_or_else(|| bad("bad alignment head".into()))?;
+                let p =
+                    p.ok_or_else(|| bad("'alignment_heads' must hold [layer, head] pairs".into()))?;
+                let l = p[0]
+                    .as_u64()
+                    .ok_or_else(|| bad("bad alignment head".into()))?;
+                let h = p[1]
+                    .as_u64()
+                    .ok_or_else(|| bad("bad alignment head".into()))?;
                 cfg.alignment_heads.push((l as usize, h as usize));
             }
         }

@@ -33,7 +33,9 @@ pub struct HParams {
 fn count_layers(m: &ModelBin, prefix: &str) -> usize {
     (0..)
         .take_while(|i| {
-            m.contains(&format!("{prefix}/layer_{i}/self_attention/linear_0/weight"))
+            m.contains(&format!(
+                "{prefix}/layer_{i}/self_attention/linear_0/weight"
+            ))
         })
         .count()
 }
@@ -68,12 +70,15 @@ impl HParams {
         let decoder_heads = heads("decoder/num_heads")?;
         let first_dim = |name: &str| -> Result<usize, ModelError> {
             let t = m.get(name)?;
-            t.shape.first().copied().ok_or_else(|| ModelError::ShapeMismatch {
-                path: m.path.clone(),
-                name: name.into(),
-                found: t.shape.clone(),
-                expected: "a matrix".into(),
-            })
+            t.shape
+                .first()
+                .copied()
+                .ok_or_else(|| ModelError::ShapeMismatch {
+                    path: m.path.clone(),
+                    name: name.into(),
+                    found: t.shape.clone(),
+                    expected: "a matrix".into(),
+                })
         };
         let n_audio_ctx = first_dim("encoder/position_encodings/encodings")?;
         let n_text_ctx = first_dim("decoder/position_encodings/encodings")?;
@@ -101,11 +106,17 @@ impl HParams {
             ("encoder/conv1/bias".into(), vec![d]),
             ("encoder/conv2/weight".into(), vec![d, d, 3]),
             ("encoder/conv2/bias".into(), vec![d]),
-            ("encoder/position_encodings/encodings".into(), vec![self.n_audio_ctx, d]),
+            (
+                "encoder/position_encodings/encodings".into(),
+                vec![self.n_audio_ctx, d],
+            ),
             ("encoder/layer_norm/gamma".into(), vec![d]),
             ("encoder/layer_norm/beta".into(), vec![d]),
             ("decoder/embeddings/weight".into(), vec![self.n_vocab, d]),
-            ("decoder/position_encodings/encodings".into(), vec![self.n_text_ctx, d]),
+            (
+                "decoder/position_encodings/encodings".into(),
+                vec![self.n_text_ctx, d],
+            ),
             ("decoder/layer_norm/gamma".into(), vec![d]),
             ("decoder/layer_norm/beta".into(), vec![d]),
         ];

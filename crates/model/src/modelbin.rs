@@ -39,7 +39,10 @@ impl<'a> Cursor<'a> {
     fn err(&self, what: &str) -> ModelError {
         ModelError::Corrupt {
             path: self.path.to_path_buf(),
-            msg: format!("unexpected end of file at byte {} while reading {what}", self.pos),
+            msg: format!(
+                "unexpected end of file at byte {} while reading {what}",
+                self.pos
+            ),
         }
     }
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ModelError> {
@@ -138,8 +141,9 @@ impl ModelBin {
             let numel: usize = shape.iter().product();
             let (dtype, nbytes) = if binary_version >= 4 {
                 let id = c.u8(&format!("the dtype of '{name}'"))?;
-                let dtype = DType::from_id(id)
-                    .ok_or_else(|| corrupt(format!("variable '{name}' has unknown dtype id {id}")))?;
+                let dtype = DType::from_id(id).ok_or_else(|| {
+                    corrupt(format!("variable '{name}' has unknown dtype id {id}"))
+                })?;
                 let nbytes = c.u32(&format!("the size of '{name}'"))? as usize;
                 if nbytes != numel * dtype.size() {
                     return Err(corrupt(format!(
@@ -193,9 +197,10 @@ impl ModelBin {
         attach_scales(&mut vars);
         // Aliases (spec §2.5): `A → T` also gives `A_scale → T_scale`.
         for (a, t) in &aliases {
-            let target = vars.get(t).cloned().ok_or_else(|| {
-                corrupt(format!("alias '{a}' points to missing variable '{t}'"))
-            })?;
+            let target = vars
+                .get(t)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("alias '{a}' points to missing variable '{t}'")))?;
             vars.insert(a.clone(), target);
             if let Some(ts) = vars.get(&format!("{t}_scale")).cloned() {
                 vars.insert(format!("{a}_scale"), ts);

@@ -239,7 +239,11 @@ impl Tensor {
             },
             TensorData::I16(v) => {
                 // Old int16 models without a saved scale use a global scale of 1000.
-                let sc = self.scale.as_ref().and_then(|s| s.first().copied()).unwrap_or(1000.0);
+                let sc = self
+                    .scale
+                    .as_ref()
+                    .and_then(|s| s.first().copied())
+                    .unwrap_or(1000.0);
                 v.iter().map(|&q| f32::from(q) / sc).collect()
             }
             TensorData::I32(v) => v.iter().map(|&q| q as f32).collect(),
@@ -263,7 +267,14 @@ mod tests {
 
     #[test]
     fn bytes_round_trip_every_dtype() {
-        for d in [DType::F32, DType::I8, DType::I16, DType::I32, DType::F16, DType::BF16] {
+        for d in [
+            DType::F32,
+            DType::I8,
+            DType::I16,
+            DType::I32,
+            DType::F16,
+            DType::BF16,
+        ] {
             let bytes: Vec<u8> = (0..(8 * d.size()) as u8).collect();
             let t = TensorData::from_le_bytes(d, &bytes);
             assert_eq!(t.dtype(), d);

@@ -5,13 +5,13 @@ use std::path::Path;
 
 /// Language codes in token-id order (spec §5.2).
 pub const LANGUAGES: [&str; 100] = [
-    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
-    "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
-    "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
-    "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
-    "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
-    "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
-    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+    "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+    "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+    "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+    "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
 ];
 
 /// Transcribe or translate (multilingual models).
@@ -123,10 +123,11 @@ impl Tokenizer {
                 hint: "copy tokenizer.json from the original Hugging Face model next to model.bin",
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(&tk_path).map_err(|e| ModelError::BadFile {
-            path: tk_path.clone(),
-            msg: format!("not a valid tokenizer.json: {e}"),
-        })?;
+        let inner =
+            tokenizers::Tokenizer::from_file(&tk_path).map_err(|e| ModelError::BadFile {
+                path: tk_path.clone(),
+                msg: format!("not a valid tokenizer.json: {e}"),
+            })?;
         let (vocab_path, vocab) = read_vocabulary(dir)?;
         if vocab.len() != n_vocab {
             return Err(ModelError::BadFile {
@@ -193,7 +194,11 @@ impl Tokenizer {
 
     /// Decode text tokens (ids ≥ eot are dropped).
     pub fn decode(&self, ids: &[u32]) -> String {
-        let text: Vec<u32> = ids.iter().copied().filter(|&t| t < self.special.eot).collect();
+        let text: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&t| t < self.special.eot)
+            .collect();
         self.inner.decode(&text, false).unwrap_or_default()
     }
 
@@ -217,7 +222,10 @@ impl Tokenizer {
 
     /// The token of a language code, for multilingual models.
     pub fn language_token(&self, code: &str) -> Option<u32> {
-        let id = self.vocab.iter().position(|t| *t == format!("<|{code}|>"))? as u32;
+        let id = self
+            .vocab
+            .iter()
+            .position(|t| *t == format!("<|{code}|>"))? as u32;
         let first = self.special.sot + 1;
         (id >= first && id < first + self.special.num_languages as u32).then_some(id)
     }
@@ -260,8 +268,26 @@ impl Tokenizer {
     pub fn non_speech_tokens(&self) -> Vec<u32> {
         let singles = "\"#()*+/:;<=>@[\\]^_`{|}~「」『』";
         let multis = [
-            "<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"", "((", "))", "(((",
-            ")))", "[[", "]]", "{{", "}}", "♪♪", "♪♪♪",
+            "<<",
+            ">>",
+            "<<<",
+            ">>>",
+            "--",
+            "---",
+            "-(",
+            "-[",
+            "('",
+            "(\"",
+            "((",
+            "))",
+            "(((",
+            ")))",
+            "[[",
+            "]]",
+            "{{",
+            "}}",
+            "♪♪",
+            "♪♪♪",
         ];
         let musical = ['♩', '♪', '♫', '♬', '♭', '♮', '♯'];
         let mut symbols: Vec<String> = singles.chars().map(String::from).collect();
@@ -270,14 +296,21 @@ impl Tokenizer {
         symbols.extend(musical_set.iter().cloned());
         let mut out = std::collections::BTreeSet::new();
         for s in [" -", " '"] {
-            if let Some(&t) = self.encode(s).ok().and_then(|v| v.first().copied()).as_ref() {
+            if let Some(&t) = self
+                .encode(s)
+                .ok()
+                .and_then(|v| v.first().copied())
+                .as_ref()
+            {
                 out.insert(t);
             }
         }
         for sym in &symbols {
             let is_musical = musical_set.contains(sym);
             for text in [sym.clone(), format!(" {sym}")] {
-                let Ok(ids) = self.encode(&text) else { continue };
+                let Ok(ids) = self.encode(&text) else {
+                    continue;
+                };
                 if ids.len() == 1 || (is_musical && !ids.is_empty()) {
                     out.insert(ids[0]);
                 }

@@ -104,7 +104,8 @@ mod tests {
             scale: None,
         };
         let q = quantize_int8(&t);
-        assert_eq!(q.scale.as_deref(), Some(&[127.0, 127.0][..]));
+        // An all-zero row gets amax 127, i.e. scale 1 (spec §2.6).
+        assert_eq!(q.scale.as_deref(), Some(&[127.0, 1.0][..]));
         assert_eq!(q.data, TensorData::I8(vec![64, -127, 32, 0, 0, 0]));
     }
 
@@ -113,18 +114,30 @@ mod tests {
         let w = Tensor {
             shape: vec![2, 2],
             data: TensorData::F16(
-                [1.0f32, 2.0, 3.0, 4.0].iter().map(|&x| half::f16::from_f32(x)).collect(),
+                [1.0f32, 2.0, 3.0, 4.0]
+                    .iter()
+                    .map(|&x| half::f16::from_f32(x))
+                    .collect(),
             ),
             scale: None,
         };
         let q = quantize_int8(&w);
         let vars = vec![("a/weight".to_string(), w), ("b/weight".to_string(), q)];
         let mut buf = Vec::new();
-        write_model_bin(&mut buf, "WhisperSpec", 3, &vars, &[("c/weight".into(), "b/weight".into())])
-            .unwrap();
+        write_model_bin(
+            &mut buf,
+            "WhisperSpec",
+            3,
+            &vars,
+            &[("c/weight".into(), "b/weight".into())],
+        )
+        .unwrap();
         let m = ModelBin::parse(Path::new("mem"), &buf).unwrap();
         assert_eq!(m.binary_version, 6);
-        assert_eq!(m.get("a/weight").unwrap().to_f32(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            m.get("a/weight").unwrap().to_f32(),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
         let c = m.get("c/weight").unwrap();
         assert!(c.scale.is_some());
         assert!(m.contains("c/weight_scale"));
