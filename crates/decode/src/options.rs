@@ -110,16 +110,16 @@ impl TranscribeOptions {
         if self.best_of == 0 {
             return bad("best_of must be > 0");
         }
-        if !(self.patience > 0.0) {
+        if self.patience.is_nan() || self.patience <= 0.0 {
             return bad("patience must be > 0");
         }
-        if !(self.repetition_penalty > 0.0) {
+        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
             return bad("repetition_penalty must be > 0");
         }
         if self.temperatures.is_empty() {
             return bad("at least one temperature is needed");
         }
-        if self.temperatures.iter().any(|t| !(*t >= 0.0)) {
+        if self.temperatures.iter().any(|t| t.is_nan() || *t < 0.0) {
             return bad("temperatures must be >= 0");
         }
         if self

@@ -12,6 +12,9 @@ use vkw_backend::Backend;
 use vkw_model::WhisperModel;
 use vkw_segments::{split_by_timestamps, Segment, TranscriptionInfo};
 
+/// Language, its probability, and all probabilities when detected.
+type LanguageChoice = (String, f64, Option<Vec<(String, f64)>>);
+
 /// Frames per 30 s window (`nb_max_frames`).
 pub const WINDOW_FRAMES: usize = 3000;
 
@@ -68,7 +71,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         n_mels: usize,
         n_frames: usize,
         opts: &TranscribeOptions,
-    ) -> Result<(String, f64, Option<Vec<(String, f64)>>), DecodeError> {
+    ) -> Result<LanguageChoice, DecodeError> {
         let tk = &self.model.tokenizer;
         if let Some(lang) = &opts.language {
             if !tk.special.multilingual {
