@@ -18,6 +18,13 @@ pub(crate) enum Failure {
     Unsupported(String),
     /// A known format whose header or data is broken, and nothing could be decoded.
     Corrupt(String),
+    /// The stream ends well before the length its header declares.
+    Truncated {
+        /// Seconds the header declares.
+        declared: f64,
+        /// Seconds actually decoded.
+        decoded: f64,
+    },
     /// Reading the source failed.
     Io(std::io::Error),
     /// Resampler failure (an internal limit, e.g. an absurd sample rate).
@@ -27,10 +34,11 @@ pub(crate) enum Failure {
 /// Mono, 16 kHz, not yet quantised samples from `source`.
 ///
 /// Policy for damaged input: the container header must parse, then every packet that decodes
-/// is kept and undecodable packets are skipped, and the stream ends at the first read error
-/// (a truncated file ends early). The result is an error only when no sample at all could be
-/// decoded, which is what a user expects from a media player too: a cut-off recording still
-/// yields its first part.
+/// is kept and undecodable packets are skipped, and the stream ends at the first read error.
+/// The result is an error when no sample at all could be decoded, or when the stream ends
+/// well before the length the header declares (a cut-off download): transcribing only the
+/// first part without saying so would silently lose the rest. Streams without a declared
+/// length (e.g. MP3 without a Xing header) yield what could be decoded.
 pub(crate) fn decode(
     mut source: Box<dyn MediaSource>,
     ext: Option<&str>,
@@ -80,6 +88,13 @@ pub(crate) fn decode(
             break;
         }
     }
+    // The declared length (WAV data size, FLAC STREAMINFO, MP3 Xing/Info), to tell a
+    // truncated file from a complete one.
+    let declared = format
+        .tracks()
+        .iter()
+        .find(|t| chosen.as_ref().is_some_and(|(id, _)| *id == t.id))
+        .and_then(|t| Some((t.codec_params.n_frames?, t.codec_params.sample_rate?)));
     let Some((track_id, mut decoder)) = chosen else {
         return Err(Failure::Unsupported(if any_track {
             "codec not supported by the built-in decoders".into()
@@ -90,6 +105,7 @@ pub(crate) fn decode(
 
     let mut sink: Option<Sink> = None;
     let mut last_error: Option<String> = None;
+    let mut frames_decoded: u64 = 0;
     loop {
         let packet = match format.next_packet() {
             Ok(p) => p,
@@ -112,6 +128,7 @@ pub(crate) fn decode(
         }
         match decoder.decode(&packet) {
             Ok(buf) => {
+                frames_decoded += buf.frames() as u64;
                 let s = match &mut sink {
                     Some(s) => s,
                     None => sink.insert(Sink::default()),
@@ -128,6 +145,17 @@ pub(crate) fn decode(
         }
     }
 
+    if let Some((n, rate)) = declared {
+        // Encoder delay/padding and a damaged last packet account for a few
+        // thousand frames; a cut-off download loses far more.
+        let slack = (n / 100).max(4608);
+        if sink.as_ref().is_some_and(|s| s.decoded_any) && frames_decoded + slack < n && rate > 0 {
+            return Err(Failure::Truncated {
+                declared: n as f64 / f64::from(rate),
+                decoded: frames_decoded as f64 / f64::from(rate),
+            });
+        }
+    }
     match sink {
         Some(s) if s.decoded_any => s.finish().map_err(Failure::Resample),
         _ => {

@@ -76,6 +76,16 @@ pub enum AudioError {
         /// What the decoder reported.
         detail: String,
     },
+    /// The data ends well before the length the file's header declares.
+    #[error("{name}: truncated audio: the header declares {declared:.2} s but the data ends at {decoded:.2} s (re-download or re-export the file)")]
+    Truncated {
+        /// The input as given.
+        name: String,
+        /// Declared seconds.
+        declared: f64,
+        /// Decodable seconds.
+        decoded: f64,
+    },
     /// The ffmpeg fallback ran and failed.
     #[error("{name}: ffmpeg could not decode it ({detail}; check that the file is a valid audio or video file)")]
     Ffmpeg {
@@ -206,6 +216,11 @@ fn finish(
         }
         Err(decode::Failure::Io(error)) => Err(AudioError::Read { name, error }),
         Err(decode::Failure::Resample(detail)) => Err(AudioError::Resample { name, detail }),
+        Err(decode::Failure::Truncated { declared, decoded }) => Err(AudioError::Truncated {
+            name,
+            declared,
+            decoded,
+        }),
         Err(decode::Failure::Unsupported(detail)) => match fallback() {
             ffmpeg::Outcome::Samples(s) => Ok(from_s16(&s)),
             ffmpeg::Outcome::NotInstalled => Err(AudioError::Unsupported { name, detail }),

@@ -245,6 +245,17 @@ fn bad_audio_inputs_are_errors_and_other_files_still_run() {
         .output()
         .unwrap();
     assert_clean_failure(&o, "cut.wav");
+    // A WAV cut in the middle of its data.
+    let half = tmp.path().join("half.wav");
+    let bytes = std::fs::read(jfk()).unwrap();
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(&half)
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "truncated");
     // A missing file among good ones: the good one is still transcribed.
     let o = bin()
         .args(["transcribe", "--model"])
