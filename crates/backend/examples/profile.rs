@@ -9,13 +9,17 @@ use vkw_model::WhisperModel;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args.get(1).ok_or("usage: profile MODEL_DIR [threads] [beams]")?;
+    let dir = args
+        .get(1)
+        .ok_or("usage: profile MODEL_DIR [threads] [beams]")?;
     let threads = args.get(2).map_or(Ok(2), |s| s.parse())?;
     let beams: usize = args.get(3).map_or(Ok(5), |s| s.parse())?;
     let model = Arc::new(WhisperModel::load(dir)?);
     let hp = model.hparams;
     let b = CpuBackend::new(model, threads)?;
-    let mel: Vec<f32> = (0..hp.n_mels * 3000).map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5).collect();
+    let mel: Vec<f32> = (0..hp.n_mels * 3000)
+        .map(|i| ((i * 7919 % 1000) as f32 / 1000.0) - 0.5)
+        .collect();
     let t = Instant::now();
     let enc = b.encode(&mel, 1)?;
     println!("encode: {:.3} s", t.elapsed().as_secs_f64());
@@ -33,6 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let origins: Vec<usize> = (0..beams).map(|k| (k + 1) % beams).collect();
         b.reorder(&mut st, &origins)?;
     }
-    println!("decode step ({beams} seqs): {:.2} ms", t.elapsed().as_secs_f64() * 1e3 / steps as f64);
+    println!(
+        "decode step ({beams} seqs): {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3 / steps as f64
+    );
     Ok(())
 }

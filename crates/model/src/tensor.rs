@@ -187,7 +187,7 @@ impl Tensor {
     /// Rows (dim 0) and columns (product of the other dims) of a weight.
     pub fn rows_cols(&self) -> (usize, usize) {
         let rows = self.shape.first().copied().unwrap_or(1);
-        let cols = if rows == 0 { 0 } else { self.numel() / rows };
+        let cols = self.numel().checked_div(rows).unwrap_or(0);
         (rows, cols)
     }
 

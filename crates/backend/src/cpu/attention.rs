@@ -147,6 +147,7 @@ pub fn attention(
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)]
     fn naive(
         q: &[f32],
         k: &[f32],
@@ -203,7 +204,7 @@ mod tests {
         ] {
             let gen = |n: usize, s: u32| {
                 (0..n)
-                    .map(|i| ((i as u32 * 2654435761u32 ^ s) % 1000) as f32 / 500.0 - 1.0)
+                    .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
                     .collect::<Vec<f32>>()
             };
             let q = gen(lq * d, 1);

@@ -117,6 +117,7 @@ impl CpuState {
 }
 
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see [`crate::Backend::decode`].
+#[allow(clippy::too_many_arguments)]
 pub fn decode(
     w: &Weights,
     hp: &HParams,

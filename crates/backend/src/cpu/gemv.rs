@@ -127,8 +127,8 @@ mod x86 {
         let mut c = 0;
         while c + 8 <= k {
             let wv = load8(w, base + c);
-            for i in 0..M {
-                acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x.as_ptr().add(i * xs + c)), wv, acc[i]);
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(_mm256_loadu_ps(x.as_ptr().add(i * xs + c)), wv, *a);
             }
             c += 8;
         }

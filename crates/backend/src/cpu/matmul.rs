@@ -49,6 +49,7 @@ pub fn widen<'a>(w: WeightView<'a>, rows: usize, cols: usize) -> std::borrow::Co
 /// `out[m, n] = x[m, k] · W[n, k]ᵀ + bias[n]`.
 ///
 /// `x` rows are `x_stride` apart; `out` rows are `n` apart.
+#[allow(clippy::too_many_arguments)]
 pub fn linear(
     x: &[f32],
     m: usize,
