@@ -23,31 +23,49 @@ pub struct TranscribeArgs {
     pub files: Vec<PathBuf>,
 
     /// Model name (tiny.en, base, small, large-v3, ...; pulled on first use) or a CTranslate2 model directory.
-    #[arg(short, long, default_value = "tiny.en", env = "VKWHISPER_MODEL")]
+    #[arg(
+        short,
+        long,
+        default_value = "tiny.en",
+        env = "VKWHISPER_MODEL",
+        help_heading = "Model and device"
+    )]
     pub model: String,
 
     /// Device to run on.
-    #[arg(long, value_enum, default_value = "auto", env = "VKWHISPER_DEVICE")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "VKWHISPER_DEVICE",
+        help_heading = "Model and device"
+    )]
     pub device: Device,
 
     /// Compute type, as CTranslate2 names them: auto or float32 (int8 and float16 come with the CPU-speed work).
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", help_heading = "Model and device")]
     pub compute_type: String,
 
     /// CPU threads (0 = all cores).
-    #[arg(short, long, default_value_t = 0)]
+    #[arg(short, long, default_value_t = 0, help_heading = "Model and device")]
     pub threads: usize,
 
     /// Output formats written to --output-dir: txt, srt, vtt, tsv, json, or all (comma-separated). Default: stdout only.
-    #[arg(short = 'f', long, value_name = "FORMATS")]
+    #[arg(short = 'f', long, value_name = "FORMATS", help_heading = "Output")]
     pub output_format: Option<String>,
 
     /// Directory for the output files (created if needed; files are named after the input).
-    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        help_heading = "Output"
+    )]
     pub output_dir: PathBuf,
 
     /// Print no segments to stdout and no progress.
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
 
     /// Print load and transcription times to stderr (for benchmarks).
@@ -55,111 +73,138 @@ pub struct TranscribeArgs {
     pub timings: bool,
 
     /// Language code (en, de, fr, ...); detected when omitted (multilingual models).
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Language")]
     pub language: Option<String>,
 
     /// transcribe, or translate to English (multilingual models).
-    #[arg(long, default_value = "transcribe", value_parser = ["transcribe", "translate"])]
+    #[arg(long, default_value = "transcribe", value_parser = ["transcribe", "translate"], help_heading = "Language")]
     pub task: String,
 
     /// Beam width (1 = greedy).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, help_heading = "Decoding")]
     pub beam_size: usize,
 
     /// Samples drawn per fallback temperature.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, help_heading = "Decoding")]
     pub best_of: usize,
 
     /// Beam search patience.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, help_heading = "Decoding")]
     pub patience: f32,
 
     /// Exponent of the length normalisation of beam scores.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, help_heading = "Decoding")]
     pub length_penalty: f32,
 
     /// Penalty for repeating earlier tokens (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, help_heading = "Decoding")]
     pub repetition_penalty: f32,
 
     /// Forbid repeating n-grams of this size (0 = off).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Decoding")]
     pub no_repeat_ngram_size: usize,
 
     /// Temperatures tried in turn when a window fails the thresholds (comma-separated).
-    #[arg(long, default_value = "0.0,0.2,0.4,0.6,0.8,1.0", value_name = "LIST")]
+    #[arg(
+        long,
+        default_value = "0.0,0.2,0.4,0.6,0.8,1.0",
+        value_name = "LIST",
+        help_heading = "Fallback (retry a window that looks wrong)"
+    )]
     pub temperature: String,
 
     /// Retry at a higher temperature when the text compresses better than this (repetitive). `none` disables.
-    #[arg(long, default_value = "2.4")]
+    #[arg(
+        long,
+        default_value = "2.4",
+        help_heading = "Fallback (retry a window that looks wrong)"
+    )]
     pub compression_ratio_threshold: String,
 
     /// Retry when the average log-probability is below this. `none` disables.
-    #[arg(long, default_value = "-1.0", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "-1.0",
+        allow_hyphen_values = true,
+        help_heading = "Fallback (retry a window that looks wrong)"
+    )]
     pub log_prob_threshold: String,
 
     /// Treat a window as silence when the no-speech probability is above this (and log-prob is low). `none` disables.
-    #[arg(long, default_value = "0.6")]
+    #[arg(
+        long,
+        default_value = "0.6",
+        help_heading = "Fallback (retry a window that looks wrong)"
+    )]
     pub no_speech_threshold: String,
 
     /// Use the previous window's text as prompt (true/false).
-    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL", help_heading = "Prompting")]
     pub condition_on_previous_text: bool,
 
     /// Reset the prompt after a window decoded above this temperature.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, help_heading = "Prompting")]
     pub prompt_reset_on_temperature: f64,
 
     /// Text given to the model as preceding context (names, spelling, style).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompting")]
     pub initial_prompt: Option<String>,
 
     /// Text the first window's transcript is forced to start with.
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompting")]
     pub prefix: Option<String>,
 
     /// Words to bias decoding towards (ignored when --prefix is given).
-    #[arg(long)]
+    #[arg(long, help_heading = "Prompting")]
     pub hotwords: Option<String>,
 
     /// Suppress a blank or end-of-text first token (true/false).
-    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value = "true", action = ArgAction::Set, value_name = "BOOL", help_heading = "Decoding")]
     pub suppress_blank: bool,
 
     /// Token ids to suppress, comma-separated; -1 = non-speech symbols; empty = none.
-    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "-1",
+        allow_hyphen_values = true,
+        help_heading = "Decoding"
+    )]
     pub suppress_tokens: String,
 
     /// Decode text only, without timestamp tokens.
-    #[arg(long)]
+    #[arg(long, help_heading = "Decoding")]
     pub without_timestamps: bool,
 
     /// Latest time (s) the first timestamp may take.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, help_heading = "Decoding")]
     pub max_initial_timestamp: f64,
 
     /// Most tokens generated per window.
-    #[arg(long)]
+    #[arg(long, help_heading = "Decoding")]
     pub max_new_tokens: Option<usize>,
 
     /// Only transcribe these parts: "start,end,start,end,..." in seconds.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", help_heading = "Decoding")]
     pub clip_timestamps: String,
 
     /// Detect the language of every window (multilingual models).
-    #[arg(long)]
+    #[arg(long, help_heading = "Language")]
     pub multilingual: bool,
 
     /// Stop language detection at the first window above this probability.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, help_heading = "Language")]
     pub language_detection_threshold: f64,
 
     /// Windows language detection may examine.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, help_heading = "Language")]
     pub language_detection_segments: usize,
 
     /// Seed of the sampling fallback.
-    #[arg(long, default_value_t = 1234)]
+    #[arg(
+        long,
+        default_value_t = 1234,
+        help_heading = "Fallback (retry a window that looks wrong)"
+    )]
     pub seed: u64,
 }
 
