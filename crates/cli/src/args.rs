@@ -280,6 +280,14 @@ impl TranscribeArgs {
             seed: self.seed,
         };
         o.validate()?;
+        if let Some(lang) = &self.language {
+            if !vkw_model::LANGUAGES.contains(&lang.as_str()) {
+                bail!(
+                    "--language '{lang}' is not a Whisper language code: use one of {}",
+                    vkw_model::LANGUAGES.join(", ")
+                );
+            }
+        }
         match self.compute_type.as_str() {
             "auto" | "float32" | "default" => {}
             other @ ("int8" | "int8_float32" | "int8_float16" | "int8_bfloat16" | "float16"
