@@ -8,6 +8,7 @@ mod encoder;
 mod gemv;
 pub mod matmul;
 pub mod ops;
+mod vmath;
 mod weights;
 
 pub use decoder::CpuState;

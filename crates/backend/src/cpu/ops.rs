@@ -29,31 +29,18 @@ pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, ou
     }
 }
 
-/// Exact GELU, `0.5·x·(1 + erf(x/√2))` (spec §4.4), in place.
+/// Exact (erf) GELU, `0.5·x·(1 + erf(x/√2))` (spec §4.4), in place.
 pub fn gelu(x: &mut [f32]) {
-    let f = |v: &mut f32| {
-        *v = 0.5 * *v * (1.0 + libm::erff(*v * std::f32::consts::FRAC_1_SQRT_2));
-    };
     if x.len() >= 1 << 14 {
-        x.par_chunks_mut(4096)
-            .for_each(|c| c.iter_mut().for_each(f));
+        x.par_chunks_mut(4096).for_each(super::vmath::gelu);
     } else {
-        x.iter_mut().for_each(f);
+        super::vmath::gelu(x);
     }
 }
 
 /// Numerically stable softmax of one row, in place.
 pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0f32;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
+    super::vmath::softmax(x);
 }
 
 /// `x += y`, element-wise.
