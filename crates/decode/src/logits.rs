@@ -166,11 +166,9 @@ fn timestamp_mass_dominates(logits: &[f32], tb: usize) -> bool {
     }
     let text_lp = (text_max - max) - log_sum;
     let ts_lp_max = (ts_max - max) - log_sum;
-    let mut sum = 0.0f32;
-    for &x in ts {
-        let lp = (x - max) - log_sum;
-        sum += (lp - ts_lp_max).exp();
-    }
+    // Σ exp(lp − ts_lp_max) with lp = (x − max) − log_sum equals
+    // Σ exp(x − ts_max): the shifts cancel.
+    let sum = vkw_backend::cpu::vmath::sum_exp(ts, ts_max);
     let ts_lse = ts_lp_max + sum.ln();
     ts_lse > text_lp
 }
@@ -186,7 +184,9 @@ pub(crate) fn softmax_stats(xs: &[f32]) -> Option<(f32, f32)> {
     if max == f32::NEG_INFINITY || max.is_nan() {
         return None;
     }
-    let sum: f32 = xs.iter().map(|&x| (x - max).exp()).sum();
+    // Vectorised: this runs over the whole vocabulary for every hypothesis
+    // at every step.
+    let sum = vkw_backend::cpu::vmath::sum_exp(xs, max);
     Some((max, sum.ln()))
 }
 

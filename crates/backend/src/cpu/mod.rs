@@ -8,7 +8,7 @@ mod encoder;
 mod gemv;
 pub mod matmul;
 pub mod ops;
-mod vmath;
+pub mod vmath;
 mod weights;
 
 pub use decoder::CpuState;
