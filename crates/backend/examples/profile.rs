@@ -29,10 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut logits = Vec::new();
     b.decode(&mut st, &[50257], 1, LogitsAt::Last, &mut logits)?;
     b.reorder(&mut st, &vec![0; beams])?;
-    let steps = 60;
+    let steps: u32 = args.get(4).map_or(Ok(60), |s| s.parse())?;
     let t = Instant::now();
     for i in 0..steps {
-        let toks: Vec<u32> = (0..beams as u32).map(|k| 400 + k + i).collect();
+        let toks: Vec<u32> = (0..beams as u32).map(|k| 400 + k + i % 200).collect();
         b.decode(&mut st, &toks, 1, LogitsAt::Last, &mut logits)?;
         let origins: Vec<usize> = (0..beams).map(|k| (k + 1) % beams).collect();
         b.reorder(&mut st, &origins)?;

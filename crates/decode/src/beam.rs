@@ -11,6 +11,7 @@
 use crate::generate::{rank, Hypothesis, StepContext};
 use crate::logits::log_softmax_inplace;
 use crate::DecodeError;
+use rayon::prelude::*;
 use vkw_backend::Backend;
 
 /// CT2's score for forced-prefix candidates other than the first.
@@ -79,14 +80,26 @@ pub(crate) fn beam_search<B: Backend>(
             no_speech = ctx.no_speech_from(&logits[..v]);
         }
         let n = seqs.len();
-        for (b, seq) in seqs.iter().enumerate() {
-            let row = &mut logits[b * v..(b + 1) * v];
+        // Each hypothesis's row is processed independently (several passes
+        // over the vocabulary), so rows run in parallel while the backend's
+        // threads are idle between steps.
+        let process = |(row, (seq, &s)): (&mut [f32], (&Vec<u32>, &f32))| {
             ctx.rules.apply(row, seq, prefix_len);
             log_softmax_inplace(row);
-            let s = scores[b];
             if s != 0.0 {
                 row.iter_mut().for_each(|x| *x += s);
             }
+        };
+        if n > 1 {
+            logits[..n * v]
+                .par_chunks_mut(v)
+                .zip(seqs.par_iter().zip(scores.par_iter()))
+                .for_each(process);
+        } else {
+            logits[..n * v]
+                .chunks_mut(v)
+                .zip(seqs.iter().zip(scores.iter()))
+                .for_each(process);
         }
         top_k(&logits[..n * v], num_candidates, &mut top);
         cands.clear();
