@@ -44,6 +44,16 @@ pub(crate) fn decode(
     ext: Option<&str>,
 ) -> Result<Vec<f32>, Failure> {
     let head = peek_head(&mut source).map_err(Failure::Io)?;
+    // MP4/M4A: the edit list says which decoded samples are real audio.
+    let edit = if head.get(4..8) == Some(b"ftyp") {
+        let e = crate::mp4::edit_list(&mut source);
+        source
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(Failure::Io)?;
+        e
+    } else {
+        None
+    };
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = ext {
@@ -157,7 +167,13 @@ pub(crate) fn decode(
         }
     }
     match sink {
-        Some(s) if s.decoded_any => s.finish().map_err(Failure::Resample),
+        Some(s) if s.decoded_any => {
+            let samples = s.finish().map_err(Failure::Resample)?;
+            Ok(match edit {
+                Some(e) => crate::mp4::apply(samples, e, f64::from(crate::SAMPLE_RATE)),
+                None => samples,
+            })
+        }
         _ => {
             Err(Failure::Corrupt(last_error.unwrap_or_else(|| {
                 "the file ends before any audio data".into()

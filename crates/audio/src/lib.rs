@@ -22,6 +22,7 @@
 mod decode;
 mod ffmpeg;
 pub mod mel;
+mod mp4;
 mod pcm;
 
 use std::io::Read;
