@@ -2,34 +2,11 @@
 //! (`tests/fixtures/golden/jfk.intermediates.json`): log-mel, encoder output,
 //! and the first decoder step's logits.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures"))
-}
-
-/// The installed model, or `None` (with a message) when it is absent locally.
-/// In CI a missing model is a failure: the fetch script must have run.
-fn model_dir(name: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("VKWHISPER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
-    let dir = cache.join("models").join(name);
-    if dir.join("model.bin").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "model {name} missing at {}: run scripts/fetch-models.sh",
-        dir.display()
-    );
-    eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
-    None
-}
+use vkw_testkit::{fixtures, model_dir};
 
 fn golden() -> serde_json::Value {
     let text = std::fs::read_to_string(fixtures().join("golden/jfk.intermediates.json")).unwrap();

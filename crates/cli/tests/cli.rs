@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use vkw_testkit::{fixtures, model_dir};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vkwhisper"));
@@ -11,30 +12,8 @@ fn bin() -> Command {
     c
 }
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures"))
-}
-
 fn jfk() -> PathBuf {
     fixtures().join("data/jfk/jfk.wav")
-}
-
-/// The installed model, or `None` (with a message) locally; a failure in CI.
-fn model_dir(name: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("VKWHISPER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
-    let dir = cache.join("models").join(name);
-    if dir.join("model.bin").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "model {name} missing at {}: run scripts/fetch-models.sh",
-        dir.display()
-    );
-    eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
-    None
 }
 
 fn stderr(o: &Output) -> String {

@@ -7,32 +7,11 @@
 //! are 16 kHz mono 16-bit WAV, read bit-exactly, and covered token by token by
 //! the golden parity tests.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_decode::{TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures"))
-}
-
-fn model_dir(name: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("VKWHISPER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
-    let dir = cache.join("models").join(name);
-    if dir.join("model.bin").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "model {name} missing at {}: run scripts/fetch-models.sh",
-        dir.display()
-    );
-    eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
-    None
-}
+use vkw_testkit::{fixtures, model_dir};
 
 /// Lower-case words with punctuation removed (apostrophes inside words kept).
 fn words(text: &str) -> Vec<String> {

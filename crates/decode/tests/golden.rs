@@ -5,35 +5,13 @@
 //! the first divergence per file (file, segment, token index).
 
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_decode::{Task, TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
 use vkw_segments::{Segment, TranscriptionInfo};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures"))
-}
-
-/// The installed model, or `None` (with a message) when it is absent locally.
-/// In CI a missing model is a failure.
-fn model_dir(name: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("VKWHISPER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
-    let dir = cache.join("models").join(name);
-    if dir.join("model.bin").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "model {name} missing at {}: run scripts/fetch-models.sh",
-        dir.display()
-    );
-    eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
-    None
-}
+use vkw_testkit::{fixtures, model_dir};
 
 fn golden(name: &str) -> serde_json::Value {
     let path = fixtures().join("golden").join(name);

@@ -7,23 +7,7 @@ use vkw_backend::cpu::CpuBackend;
 use vkw_decode::{parse_clip_timestamps, TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
 use vkw_segments::Segment;
-
-fn model_dir(name: &str) -> Option<PathBuf> {
-    let cache = std::env::var_os("VKWHISPER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
-    let dir = cache.join("models").join(name);
-    if dir.join("model.bin").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "model {name} missing at {}",
-        dir.display()
-    );
-    eprintln!("skipping: model {name} not installed");
-    None
-}
+use vkw_testkit::model_dir;
 
 fn run(opts: &TranscribeOptions) -> Option<(Arc<WhisperModel>, Vec<Segment>)> {
     let model = Arc::new(WhisperModel::load(model_dir("tiny.en")?).unwrap());

@@ -3,9 +3,9 @@
 //! once per window, FFN, and the tied output projection.
 
 use super::attention::{attention, Mat};
-use super::matmul::{linear, widen_row};
-use super::ops::{add_assign, gelu, layer_norm};
-use super::weights::Weights;
+use super::matmul::widen_row;
+use super::ops::add_assign;
+use super::weights::{ffn_residual, project_residual, Scratch, Weights};
 use crate::{BackendError, LogitsAt};
 use std::sync::Arc;
 use vkw_model::HParams;
@@ -40,16 +40,7 @@ pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState 
         .iter()
         .map(|l| {
             let mut kv = vec![0f32; frames * 2 * d];
-            linear(
-                enc,
-                frames,
-                d,
-                d,
-                l.cross_kv.view(),
-                2 * d,
-                l.cross_kv.bias.as_deref(),
-                &mut kv,
-            );
+            l.cross_kv.forward(enc, frames, &mut kv);
             kv
         })
         .collect();
@@ -166,155 +157,67 @@ pub fn decode(
     }
     let heads = hp.decoder_heads;
     let dh = d / heads;
-    let mut h = vec![0f32; rows * d];
     let mut qkv = vec![0f32; rows * 3 * d];
     let mut ctx = vec![0f32; rows * d];
-    let mut proj = vec![0f32; rows * d];
-    let mut ff = vec![0f32; rows * hp.d_ffn];
+    let mut q = vec![0f32; rows * d];
+    let mut s = Scratch::new(rows, d, hp.d_ffn);
     let cap = st.cap;
     for (li, layer) in w.dec_layers.iter().enumerate() {
-        // Self-attention with the cache.
-        layer_norm(
-            &x,
-            d,
-            &layer.self_norm.gamma,
-            &layer.self_norm.beta,
-            eps,
-            &mut h,
-        );
-        linear(
-            &h,
-            rows,
-            d,
-            d,
-            layer.self_qkv.view(),
-            3 * d,
-            layer.self_qkv.bias.as_deref(),
-            &mut qkv,
-        );
-        for s in 0..ns {
+        // Self-attention over the cache (causal).
+        layer.self_norm.forward(&x, eps, &mut s.h);
+        layer.self_qkv.forward(&s.h, rows, &mut qkv);
+        for sq in 0..ns {
             for i in 0..t {
-                let src = &qkv[(s * t + i) * 3 * d..(s * t + i + 1) * 3 * d];
-                let dst = (s * cap + base + i) * d;
+                let src = &qkv[(sq * t + i) * 3 * d..(sq * t + i + 1) * 3 * d];
+                let dst = (sq * cap + base + i) * d;
                 st.k[li][dst..dst + d].copy_from_slice(&src[d..2 * d]);
                 st.v[li][dst..dst + d].copy_from_slice(&src[2 * d..3 * d]);
             }
         }
-        for s in 0..ns {
-            let q = Mat {
+        for sq in 0..ns {
+            let qm = Mat {
                 data: &qkv,
                 rows: t,
                 stride: 3 * d,
-                offset: s * t * 3 * d,
+                offset: sq * t * 3 * d,
             };
             let kv = |buf| Mat {
                 data: buf,
                 rows: base + t,
                 stride: d,
-                offset: s * cap * d,
+                offset: sq * cap * d,
             };
-            attention(
-                q,
-                kv(&st.k[li]),
-                kv(&st.v[li]),
-                heads,
-                dh,
-                Some(base),
-                &mut ctx[s * t * d..(s + 1) * t * d],
-            );
+            let out = &mut ctx[sq * t * d..(sq + 1) * t * d];
+            attention(qm, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), out);
         }
-        linear(
-            &ctx,
-            rows,
-            d,
-            d,
-            layer.self_out.view(),
-            d,
-            layer.self_out.bias.as_deref(),
-            &mut proj,
-        );
-        add_assign(&mut x, &proj);
-        // Cross-attention over the window's encoder output.
-        layer_norm(
-            &x,
-            d,
-            &layer.cross_norm.gamma,
-            &layer.cross_norm.beta,
-            eps,
-            &mut h,
-        );
-        linear(
-            &h,
-            rows,
-            d,
-            d,
-            layer.cross_q.view(),
-            d,
-            layer.cross_q.bias.as_deref(),
-            &mut proj,
-        );
+        project_residual(&mut x, &ctx, rows, &layer.self_out, &mut s);
+        // Cross-attention over the window's encoder output (no mask).
+        layer.cross_norm.forward(&x, eps, &mut s.h);
+        layer.cross_q.forward(&s.h, rows, &mut q);
         let ckv = &st.cross[li];
-        let k = Mat {
+        let kv = |offset| Mat {
             data: ckv,
             rows: st.enc_len,
             stride: 2 * d,
-            offset: 0,
+            offset,
         };
-        let v = Mat {
-            data: ckv,
-            rows: st.enc_len,
-            stride: 2 * d,
-            offset: d,
-        };
-        let q = Mat {
-            data: &proj,
+        let qm = Mat {
+            data: &q,
             rows,
             stride: d,
             offset: 0,
         };
-        attention(q, k, v, heads, dh, None, &mut ctx);
-        linear(
-            &ctx,
+        attention(qm, kv(0), kv(d), heads, dh, None, &mut ctx);
+        project_residual(&mut x, &ctx, rows, &layer.cross_out, &mut s);
+        ffn_residual(
+            &mut x,
             rows,
-            d,
-            d,
-            layer.cross_out.view(),
-            d,
-            layer.cross_out.bias.as_deref(),
-            &mut proj,
-        );
-        add_assign(&mut x, &proj);
-        // Feed-forward.
-        layer_norm(
-            &x,
-            d,
-            &layer.ffn_norm.gamma,
-            &layer.ffn_norm.beta,
+            &layer.ffn_norm,
+            &layer.fc1,
+            &layer.fc2,
             eps,
-            &mut h,
+            &mut s,
         );
-        linear(
-            &h,
-            rows,
-            d,
-            d,
-            layer.fc1.view(),
-            hp.d_ffn,
-            layer.fc1.bias.as_deref(),
-            &mut ff,
-        );
-        gelu(&mut ff);
-        linear(
-            &ff,
-            rows,
-            hp.d_ffn,
-            hp.d_ffn,
-            layer.fc2.view(),
-            d,
-            layer.fc2.bias.as_deref(),
-            &mut proj,
-        );
-        add_assign(&mut x, &proj);
     }
     st.len += t;
     // Only the positions asked for go through the final LN and the projection.
@@ -328,25 +231,9 @@ pub fn decode(
         o.copy_from_slice(&x[r * d..(r + 1) * d]);
     }
     let mut normed = vec![0f32; sel.len()];
-    layer_norm(
-        &sel,
-        d,
-        &w.dec_norm.gamma,
-        &w.dec_norm.beta,
-        eps,
-        &mut normed,
-    );
+    w.dec_norm.forward(&sel, eps, &mut normed);
     logits.clear();
     logits.resize(picked.len() * hp.n_vocab, 0.0);
-    linear(
-        &normed,
-        picked.len(),
-        d,
-        d,
-        w.proj.view(),
-        hp.n_vocab,
-        None,
-        logits,
-    );
+    w.proj.forward(&normed, picked.len(), logits);
     Ok(())
 }

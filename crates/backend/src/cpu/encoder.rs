@@ -2,8 +2,8 @@
 
 use super::attention::{attention, Mat};
 use super::matmul::linear;
-use super::ops::{add_assign, gelu, layer_norm};
-use super::weights::{Linear, Weights};
+use super::ops::{add_assign, gelu};
+use super::weights::{ffn_residual, project_residual, Linear, Scratch, Weights};
 use vkw_model::HParams;
 
 /// Conv1D with kernel 3 and zero padding 1 as im2col + matmul.
@@ -62,30 +62,12 @@ pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -
     add_assign(&mut x, &w.enc_pos[..t * d]);
     let heads = hp.encoder_heads;
     let dh = d / heads;
-    let mut h = vec![0f32; t * d];
     let mut qkv = vec![0f32; t * 3 * d];
     let mut ctx = vec![0f32; t * d];
-    let mut proj = vec![0f32; t * d];
-    let mut ff = vec![0f32; t * hp.d_ffn];
+    let mut s = Scratch::new(t, d, hp.d_ffn);
     for layer in &w.enc_layers {
-        layer_norm(
-            &x,
-            d,
-            &layer.attn_norm.gamma,
-            &layer.attn_norm.beta,
-            eps,
-            &mut h,
-        );
-        linear(
-            &h,
-            t,
-            d,
-            d,
-            layer.qkv.view(),
-            3 * d,
-            layer.qkv.bias.as_deref(),
-            &mut qkv,
-        );
+        layer.attn_norm.forward(&x, eps, &mut s.h);
+        layer.qkv.forward(&s.h, t, &mut qkv);
         let view = |offset| Mat {
             data: &qkv,
             rows: t,
@@ -93,48 +75,17 @@ pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -
             offset,
         };
         attention(view(0), view(d), view(2 * d), heads, dh, None, &mut ctx);
-        linear(
-            &ctx,
+        project_residual(&mut x, &ctx, t, &layer.out, &mut s);
+        ffn_residual(
+            &mut x,
             t,
-            d,
-            d,
-            layer.out.view(),
-            d,
-            layer.out.bias.as_deref(),
-            &mut proj,
-        );
-        add_assign(&mut x, &proj);
-        layer_norm(
-            &x,
-            d,
-            &layer.ffn_norm.gamma,
-            &layer.ffn_norm.beta,
+            &layer.ffn_norm,
+            &layer.fc1,
+            &layer.fc2,
             eps,
-            &mut h,
+            &mut s,
         );
-        linear(
-            &h,
-            t,
-            d,
-            d,
-            layer.fc1.view(),
-            hp.d_ffn,
-            layer.fc1.bias.as_deref(),
-            &mut ff,
-        );
-        gelu(&mut ff);
-        linear(
-            &ff,
-            t,
-            hp.d_ffn,
-            hp.d_ffn,
-            layer.fc2.view(),
-            d,
-            layer.fc2.bias.as_deref(),
-            &mut proj,
-        );
-        add_assign(&mut x, &proj);
     }
-    layer_norm(&x, d, &w.enc_norm.gamma, &w.enc_norm.beta, eps, &mut h);
-    h
+    w.enc_norm.forward(&x, eps, &mut s.h);
+    s.h
 }

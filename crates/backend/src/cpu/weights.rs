@@ -2,6 +2,8 @@
 //! their stored dtype (float16 stays float16 in RAM); biases and LayerNorm
 //! parameters, which are tiny, are widened to f32 once at load.
 
+use super::matmul::linear;
+use super::ops::{add_assign, gelu, layer_norm};
 use std::sync::Arc;
 use vkw_model::{ModelBin, ModelError, Tensor, TensorData, WeightView};
 
@@ -11,7 +13,6 @@ pub struct Linear {
     /// Output features.
     pub rows: usize,
     /// Input features.
-    #[allow(dead_code)]
     pub cols: usize,
     /// Bias, widened to f32.
     pub bias: Option<Vec<f32>>,
@@ -49,6 +50,20 @@ impl Linear {
         })
     }
 
+    /// `out[rows, self.rows] = x[rows, self.cols] · Wᵀ + b`.
+    pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        linear(
+            x,
+            rows,
+            self.cols,
+            self.cols,
+            self.view(),
+            self.rows,
+            self.bias.as_deref(),
+            out,
+        );
+    }
+
     /// The weight in its stored type.
     pub fn view(&self) -> WeightView<'_> {
         // `load` guarantees a view exists.
@@ -65,6 +80,11 @@ pub struct Norm {
 }
 
 impl Norm {
+    /// LayerNorm of rows of width `gamma.len()` (spec §4.4).
+    pub fn forward(&self, x: &[f32], eps: f32, out: &mut [f32]) {
+        layer_norm(x, self.gamma.len(), &self.gamma, &self.beta, eps, out);
+    }
+
     /// Load `<prefix>/gamma` and `<prefix>/beta`.
     pub fn load(m: &ModelBin, prefix: &str) -> Result<Self, ModelError> {
         Ok(Self {
@@ -189,4 +209,49 @@ impl Weights {
             proj: Linear::load(m, proj_name)?,
         })
     }
+}
+
+/// Scratch buffers of one forward pass over `rows` positions.
+pub struct Scratch {
+    /// LayerNorm output `[rows, d]`.
+    pub h: Vec<f32>,
+    /// Projection output `[rows, d]`.
+    pub proj: Vec<f32>,
+    /// FFN hidden `[rows, d_ffn]`.
+    pub ff: Vec<f32>,
+}
+
+impl Scratch {
+    /// Buffers for `rows` positions of width `d` and FFN width `d_ffn`.
+    pub fn new(rows: usize, d: usize, d_ffn: usize) -> Self {
+        Self {
+            h: vec![0f32; rows * d],
+            proj: vec![0f32; rows * d],
+            ff: vec![0f32; rows * d_ffn],
+        }
+    }
+}
+
+/// `x += out(ctx)`: an attention block's output projection and residual.
+pub fn project_residual(x: &mut [f32], ctx: &[f32], rows: usize, out: &Linear, s: &mut Scratch) {
+    out.forward(ctx, rows, &mut s.proj);
+    add_assign(x, &s.proj);
+}
+
+/// `x += FC2(GELU(FC1(LN(x))))`: the pre-norm feed-forward block of both
+/// stacks (spec §4.4, §4.6).
+pub fn ffn_residual(
+    x: &mut [f32],
+    rows: usize,
+    norm: &Norm,
+    fc1: &Linear,
+    fc2: &Linear,
+    eps: f32,
+    s: &mut Scratch,
+) {
+    norm.forward(x, eps, &mut s.h);
+    fc1.forward(&s.h, rows, &mut s.ff);
+    gelu(&mut s.ff);
+    fc2.forward(&s.ff, rows, &mut s.proj);
+    add_assign(x, &s.proj);
 }
