@@ -143,6 +143,54 @@ pub fn attention(
     }
 }
 
+/// Causal self-attention of a decoder step for all sequences at once: row
+/// `s·t + i` of `qkv` (`[num_seqs·t, 3d]`, queries first) attends positions
+/// `0 ..= base + i` of sequence `s`'s cache (`[num_seqs, cap, d]` keys and
+/// values, already holding this step's entries). One task per (row, head), so
+/// a beam step's attention uses every thread even though each piece is small.
+#[allow(clippy::too_many_arguments)]
+pub fn cached_self_attention(
+    qkv: &[f32],
+    num_seqs: usize,
+    t: usize,
+    heads: usize,
+    dh: usize,
+    k_cache: &[f32],
+    v_cache: &[f32],
+    cap: usize,
+    base: usize,
+    out: &mut [f32],
+) {
+    let d = heads * dh;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let work = |(idx, o): (usize, &mut [f32])| {
+        let (r, h) = (idx / heads, idx % heads);
+        let (s, i) = (r / t, r % t);
+        let n = base + i + 1;
+        let q = &qkv[r * 3 * d + h * dh..r * 3 * d + (h + 1) * dh];
+        let at = |j: usize| (s * cap + j) * d + h * dh;
+        let mut p: Vec<f32> = (0..n)
+            .map(|j| dot(q, &k_cache[at(j)..at(j) + dh]) * scale)
+            .collect();
+        softmax(&mut p);
+        o.iter_mut().for_each(|x| *x = 0.0);
+        for (j, &pj) in p.iter().enumerate() {
+            for (x, &vv) in o.iter_mut().zip(&v_cache[at(j)..at(j) + dh]) {
+                *x += pj * vv;
+            }
+        }
+    };
+    let rows = num_seqs * t;
+    if rows * heads * (base + t) >= 4096 {
+        out[..rows * d]
+            .par_chunks_mut(dh)
+            .enumerate()
+            .for_each(work);
+    } else {
+        out[..rows * d].chunks_mut(dh).enumerate().for_each(work);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +237,44 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn cached_self_attention_matches_per_sequence_attention() {
+        let (heads, dh, ns, t, base, cap) = (2, 8, 3, 2, 5, 12);
+        let d = heads * dh;
+        let gen = |n: usize, s: u32| {
+            (0..n)
+                .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
+                .collect::<Vec<f32>>()
+        };
+        let qkv = gen(ns * t * 3 * d, 7);
+        let kc = gen(ns * cap * d, 8);
+        let vc = gen(ns * cap * d, 9);
+        let mut got = vec![0f32; ns * t * d];
+        cached_self_attention(&qkv, ns, t, heads, dh, &kc, &vc, cap, base, &mut got);
+        for s in 0..ns {
+            let q = Mat {
+                data: &qkv,
+                rows: t,
+                stride: 3 * d,
+                offset: s * t * 3 * d,
+            };
+            let kv = |buf| Mat {
+                data: buf,
+                rows: base + t,
+                stride: d,
+                offset: s * cap * d,
+            };
+            let mut want = vec![0f32; t * d];
+            attention(q, kv(&kc), kv(&vc), heads, dh, Some(base), &mut want);
+            let err = want
+                .iter()
+                .zip(&got[s * t * d..(s + 1) * t * d])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(err < 1e-6, "sequence {s}: {err}");
+        }
     }
 
     #[test]

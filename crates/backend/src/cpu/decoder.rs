@@ -2,7 +2,7 @@
 //! causal self-attention over a KV cache, cross-attention over K/V computed
 //! once per window, FFN, and the tied output projection.
 
-use super::attention::{attention, Mat};
+use super::attention::{attention, cached_self_attention, Mat};
 use super::matmul::widen_row;
 use super::ops::add_assign;
 use super::weights::{ffn_residual, project_residual, Scratch, Weights};
@@ -174,21 +174,28 @@ pub fn decode(
                 st.v[li][dst..dst + d].copy_from_slice(&src[2 * d..3 * d]);
             }
         }
-        for sq in 0..ns {
-            let qm = Mat {
-                data: &qkv,
-                rows: t,
-                stride: 3 * d,
-                offset: sq * t * 3 * d,
-            };
-            let kv = |buf| Mat {
-                data: buf,
-                rows: base + t,
-                stride: d,
-                offset: sq * cap * d,
-            };
-            let out = &mut ctx[sq * t * d..(sq + 1) * t * d];
-            attention(qm, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), out);
+        if t < 16 {
+            cached_self_attention(
+                &qkv, ns, t, heads, dh, &st.k[li], &st.v[li], cap, base, &mut ctx,
+            );
+        } else {
+            // A prompt pre-pass: many queries per sequence, gemm per head.
+            for sq in 0..ns {
+                let qm = Mat {
+                    data: &qkv,
+                    rows: t,
+                    stride: 3 * d,
+                    offset: sq * t * 3 * d,
+                };
+                let kv = |buf| Mat {
+                    data: buf,
+                    rows: base + t,
+                    stride: d,
+                    offset: sq * cap * d,
+                };
+                let out = &mut ctx[sq * t * d..(sq + 1) * t * d];
+                attention(qm, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), out);
+            }
         }
         project_residual(&mut x, &ctx, rows, &layer.self_out, &mut s);
         // Cross-attention over the window's encoder output (no mask).
