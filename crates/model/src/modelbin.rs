@@ -138,14 +138,21 @@ impl ModelBin {
             for _ in 0..rank {
                 shape.push(c.u32(&format!("the shape of '{name}'"))? as usize);
             }
-            let numel: usize = shape.iter().product();
+            let numel = shape
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "variable '{name}' has an impossible shape {shape:?}"
+                    ))
+                })?;
             let (dtype, nbytes) = if binary_version >= 4 {
                 let id = c.u8(&format!("the dtype of '{name}'"))?;
                 let dtype = DType::from_id(id).ok_or_else(|| {
                     corrupt(format!("variable '{name}' has unknown dtype id {id}"))
                 })?;
                 let nbytes = c.u32(&format!("the size of '{name}'"))? as usize;
-                if nbytes != numel * dtype.size() {
+                if numel.checked_mul(dtype.size()) != Some(nbytes) {
                     return Err(corrupt(format!(
                         "variable '{name}': invalid payload size {nbytes} for shape {shape:?} of {}",
                         dtype.name()

@@ -208,3 +208,24 @@ fn bfloat16_and_int16_dequantise() {
     assert_eq!(m.get("x/weight").unwrap().to_f32(), vec![1.0, -0.5]);
     assert_eq!(m.get("y/weight").unwrap().to_f32(), vec![1.5, -0.25]);
 }
+
+#[test]
+fn bit_flips_never_panic() {
+    // Flip bytes all over a valid file: every outcome is Ok or an Err naming
+    // the file, never a panic (shapes, sizes and string lengths included).
+    let b = bytes("WhisperSpec", &tiny_vars());
+    let mut state = 0x9e37_79b9u32;
+    for _ in 0..3000 {
+        let mut c = b.clone();
+        for _ in 0..3 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let at = state as usize % c.len();
+            c[at] ^= (state >> 24) as u8 | 1;
+        }
+        if let Err(e) = load(&c) {
+            assert!(e.to_string().contains("/m/model.bin"), "{e}");
+        }
+    }
+}
