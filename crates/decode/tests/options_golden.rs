@@ -1,0 +1,163 @@
+//! Token parity with faster-whisper for options the shared golden files do
+//! not cover: hotwords, prefix, clip_timestamps, max_new_tokens,
+//! suppress_blank/suppress_tokens, max_initial_timestamp, repetition_penalty,
+//! no_repeat_ngram_size, length_penalty/patience, beam width, text-only, and
+//! an initial prompt without conditioning.
+//!
+//! The reference `tests/fixtures/extra/golden_options.json` was recorded with
+//! faster-whisper 1.2.1 / ctranslate2 4.8.5 (float32, 2 threads) by
+//! `scripts/make_option_golden.py`; all inputs are 16 kHz 16-bit WAV, read
+//! bit-exactly.
+
+use std::sync::Arc;
+use vkw_backend::cpu::CpuBackend;
+use vkw_decode::{parse_clip_timestamps, TranscribeOptions, Transcriber};
+use vkw_model::WhisperModel;
+use vkw_segments::Segment;
+use vkw_testkit::{fixtures, model_dir};
+
+fn options(kwargs: &serde_json::Value) -> TranscribeOptions {
+    let mut o = TranscribeOptions::default();
+    let kw = kwargs.as_object().unwrap();
+    for (k, v) in kw {
+        match k.as_str() {
+            "hotwords" => o.hotwords = v.as_str().map(String::from),
+            "prefix" => o.prefix = v.as_str().map(String::from),
+            "initial_prompt" => o.initial_prompt = v.as_str().map(String::from),
+            "clip_timestamps" => {
+                o.clip_timestamps = parse_clip_timestamps(v.as_str().unwrap()).unwrap()
+            }
+            "max_new_tokens" => o.max_new_tokens = v.as_u64().map(|n| n as usize),
+            "suppress_blank" => o.suppress_blank = v.as_bool().unwrap(),
+            "suppress_tokens" => {
+                o.suppress_tokens = Some(
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_i64().unwrap())
+                        .collect(),
+                )
+            }
+            "max_initial_timestamp" => o.max_initial_timestamp = v.as_f64().unwrap(),
+            "repetition_penalty" => o.repetition_penalty = v.as_f64().unwrap() as f32,
+            "no_repeat_ngram_size" => o.no_repeat_ngram_size = v.as_u64().unwrap() as usize,
+            "length_penalty" => o.length_penalty = v.as_f64().unwrap() as f32,
+            "patience" => o.patience = v.as_f64().unwrap() as f32,
+            "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
+            "without_timestamps" => o.without_timestamps = v.as_bool().unwrap(),
+            "condition_on_previous_text" => o.condition_on_previous_text = v.as_bool().unwrap(),
+            "temperature" => {
+                o.temperatures = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_f64().unwrap())
+                    .collect()
+            }
+            other => panic!("golden_options.json uses an option this test does not map: {other}"),
+        }
+    }
+    o
+}
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+#[test]
+fn option_parity_with_faster_whisper() {
+    let Some(dir) = model_dir("tiny.en") else {
+        return;
+    };
+    let model = Arc::new(WhisperModel::load(&dir).unwrap());
+    let backend = CpuBackend::new(model.clone(), 2).unwrap();
+    let t = Transcriber::new(&backend, &model);
+    let text = std::fs::read_to_string(fixtures().join("extra/golden_options.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut failures = Vec::new();
+    let cases = golden["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let rel = case["file"].as_str().unwrap();
+        let opts = options(&case["kwargs"]);
+        let samples = vkw_audio::load_audio(&fixtures().join("data").join(rel)).unwrap();
+        let mel = vkw_audio::mel::LogMel::compute(&samples, 80);
+        let mut got: Vec<Segment> = Vec::new();
+        t.transcribe(
+            &mel.data,
+            80,
+            mel.n_frames,
+            samples.len() as f64 / 16000.0,
+            &opts,
+            &mut |s| got.push(s.clone()),
+        )
+        .unwrap();
+        let want = case["segments"].as_array().unwrap();
+        let mismatch = (|| -> Result<(), String> {
+            for (i, w) in want.iter().enumerate() {
+                let g = got.get(i).ok_or(format!("segment {} missing", i + 1))?;
+                if f(&w["temperature"]) > 0.0 {
+                    // Sampled after a fallback: only the fallback itself is comparable.
+                    return if g.temperature > 0.0 {
+                        Ok(())
+                    } else {
+                        Err(format!("segment {}: no fallback", i + 1))
+                    };
+                }
+                let wt: Vec<u32> = w["tokens"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect();
+                if let Some(k) =
+                    (0..wt.len().max(g.tokens.len())).find(|&k| wt.get(k) != g.tokens.get(k))
+                {
+                    return Err(format!(
+                        "segment {}: tokens differ at {k}: {:?} vs {:?}",
+                        i + 1,
+                        g.tokens,
+                        wt
+                    ));
+                }
+                for (what, a, b, tol) in [
+                    ("start", g.start, f(&w["start"]), 0.01),
+                    ("end", g.end, f(&w["end"]), 0.01),
+                    ("avg_logprob", g.avg_logprob, f(&w["avg_logprob"]), 1e-3),
+                    (
+                        "no_speech_prob",
+                        g.no_speech_prob,
+                        f(&w["no_speech_prob"]),
+                        1e-3,
+                    ),
+                ] {
+                    if (a - b).abs() > tol {
+                        return Err(format!("segment {}: {what} {a} vs {b}", i + 1));
+                    }
+                }
+                if g.seek != w["seek"].as_u64().unwrap() as usize {
+                    return Err(format!(
+                        "segment {}: seek {} vs {}",
+                        i + 1,
+                        g.seek,
+                        w["seek"]
+                    ));
+                }
+            }
+            if got.len() != want.len() {
+                return Err(format!("{} segments vs {}", got.len(), want.len()));
+            }
+            Ok(())
+        })();
+        match mismatch {
+            Ok(()) => eprintln!("{name}: {} segments match", want.len()),
+            Err(e) => failures.push(format!("{name} ({rel}): {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "diverging cases:\n{}",
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Record faster-whisper's output for decoding options the shared golden files
+do not cover (hotwords, prefix, clip_timestamps, max_new_tokens, penalties...),
+as tests/fixtures/extra/golden_options.json for crates/decode/tests/options_golden.rs.
+
+Run with the benchmark venv's Python (scripts/bench.sh creates it; it pins
+faster-whisper 1.2.1 and ctranslate2 4.8.5, the golden versions):
+
+    .venv-bench/bin/python scripts/make_option_golden.py [MODEL_DIR]
+"""
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import ctranslate2
+import faster_whisper
+import numpy as np
+from faster_whisper import WhisperModel, decode_audio
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "fixtures" / "data"
+MODEL = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.home() / ".cache/vkwhisper/models/tiny.en"
+
+CASES = [
+    ("hotwords", "jfk/jfk.wav", {"hotwords": "Kennedy fellow"}),
+    ("prefix", "jfk/jfk.wav", {"prefix": "And so my"}),
+    ("clip", "jfk/jfk.wav", {"clip_timestamps": "2.5,7.8"}),
+    ("clip_open_end", "jfk/jfk.wav", {"clip_timestamps": "4"}),
+    ("max_new_tokens", "jfk/jfk.wav", {"max_new_tokens": 8}),
+    ("no_blank_no_suppress", "jfk/jfk.wav", {"suppress_blank": False, "suppress_tokens": []}),
+    ("max_initial_timestamp_0", "jfk/jfk.wav", {"max_initial_timestamp": 0.0}),
+    ("repetition_penalty", "espeak/espeak_07.wav", {"repetition_penalty": 1.3}),
+    ("no_repeat_ngram", "espeak/espeak_07.wav", {"no_repeat_ngram_size": 2}),
+    ("length_penalty_patience", "espeak/espeak_07.wav", {"length_penalty": 0.5, "patience": 2.0}),
+    ("length_penalty_0", "espeak/espeak_07.wav", {"length_penalty": 0.0}),
+    ("beam_2", "espeak/espeak_13.wav", {"beam_size": 2}),
+    ("text_only_t0", "espeak/espeak_13.wav", {"without_timestamps": True, "temperature": [0.0]}),
+    ("prompt_nocond", "longform/ljspeech_LJ001_0001-0032.wav",
+     {"initial_prompt": "Printing. Exhibition.", "condition_on_previous_text": False}),
+]
+
+
+def main():
+    model = WhisperModel(str(MODEL), device="cpu", compute_type="float32", cpu_threads=2, num_workers=1)
+    out = {
+        "generator": "scripts/make_option_golden.py",
+        "faster_whisper": faster_whisper.__version__,
+        "ctranslate2": ctranslate2.__version__,
+        "model_sha256": hashlib.sha256((MODEL / "model.bin").read_bytes()).hexdigest(),
+        "cases": [],
+    }
+    for name, rel, kwargs in CASES:
+        samples = decode_audio(str(DATA / rel))
+        ctranslate2.set_random_seed(1234)
+        kw = dict(kwargs)
+        segments, info = model.transcribe(samples, beam_size=kw.pop("beam_size", 5), **kw)
+        segs = [
+            {
+                "id": s.id, "seek": s.seek, "start": s.start, "end": s.end, "text": s.text,
+                "tokens": s.tokens, "avg_logprob": s.avg_logprob,
+                "compression_ratio": s.compression_ratio, "no_speech_prob": s.no_speech_prob,
+                "temperature": s.temperature,
+            }
+            for s in segments
+        ]
+        out["cases"].append({"name": name, "file": rel, "kwargs": kwargs, "segments": segs})
+        print(name, rel, len(segs), "segments", file=sys.stderr)
+    dest = REPO / "tests" / "fixtures" / "extra" / "golden_options.json"
+    dest.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    print("wrote", dest, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
