@@ -21,39 +21,55 @@ import numpy as np
 from faster_whisper import WhisperModel, decode_audio
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "fixtures" / "data"
-MODEL = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.home() / ".cache/vkwhisper/models/tiny.en"
+FIXTURES = REPO / "tests" / "fixtures"
+MODELS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.home() / ".cache/vkwhisper/models"
+# faster-whisper's own decode of multilingual.mp3, as 16-bit WAV (read bit-exactly by both).
+MULTI = "golden/pcm/fw_testdata/multilingual.wav"
 
+# (name, model, file relative to tests/fixtures, transcribe kwargs)
 CASES = [
-    ("hotwords", "jfk/jfk.wav", {"hotwords": "Kennedy fellow"}),
-    ("prefix", "jfk/jfk.wav", {"prefix": "And so my"}),
-    ("clip", "jfk/jfk.wav", {"clip_timestamps": "2.5,7.8"}),
-    ("clip_open_end", "jfk/jfk.wav", {"clip_timestamps": "4"}),
-    ("max_new_tokens", "jfk/jfk.wav", {"max_new_tokens": 8}),
-    ("no_blank_no_suppress", "jfk/jfk.wav", {"suppress_blank": False, "suppress_tokens": []}),
-    ("max_initial_timestamp_0", "jfk/jfk.wav", {"max_initial_timestamp": 0.0}),
-    ("repetition_penalty", "espeak/espeak_07.wav", {"repetition_penalty": 1.3}),
-    ("no_repeat_ngram", "espeak/espeak_07.wav", {"no_repeat_ngram_size": 2}),
-    ("length_penalty_patience", "espeak/espeak_07.wav", {"length_penalty": 0.5, "patience": 2.0}),
-    ("length_penalty_0", "espeak/espeak_07.wav", {"length_penalty": 0.0}),
-    ("beam_2", "espeak/espeak_13.wav", {"beam_size": 2}),
-    ("text_only_t0", "espeak/espeak_13.wav", {"without_timestamps": True, "temperature": [0.0]}),
-    ("prompt_nocond", "longform/ljspeech_LJ001_0001-0032.wav",
+    ("hotwords", "tiny.en", "data/jfk/jfk.wav", {"hotwords": "Kennedy fellow"}),
+    ("prefix", "tiny.en", "data/jfk/jfk.wav", {"prefix": "And so my"}),
+    ("clip", "tiny.en", "data/jfk/jfk.wav", {"clip_timestamps": "2.5,7.8"}),
+    ("clip_open_end", "tiny.en", "data/jfk/jfk.wav", {"clip_timestamps": "4"}),
+    ("max_new_tokens", "tiny.en", "data/jfk/jfk.wav", {"max_new_tokens": 8}),
+    ("no_blank_no_suppress", "tiny.en", "data/jfk/jfk.wav", {"suppress_blank": False, "suppress_tokens": []}),
+    ("max_initial_timestamp_0", "tiny.en", "data/jfk/jfk.wav", {"max_initial_timestamp": 0.0}),
+    ("repetition_penalty", "tiny.en", "data/espeak/espeak_07.wav", {"repetition_penalty": 1.3}),
+    ("no_repeat_ngram", "tiny.en", "data/espeak/espeak_07.wav", {"no_repeat_ngram_size": 2}),
+    ("length_penalty_patience", "tiny.en", "data/espeak/espeak_07.wav", {"length_penalty": 0.5, "patience": 2.0}),
+    ("length_penalty_0", "tiny.en", "data/espeak/espeak_07.wav", {"length_penalty": 0.0}),
+    ("beam_2", "tiny.en", "data/espeak/espeak_13.wav", {"beam_size": 2}),
+    ("text_only_t0", "tiny.en", "data/espeak/espeak_13.wav", {"without_timestamps": True, "temperature": [0.0]}),
+    ("prompt_nocond", "tiny.en", "data/longform/ljspeech_LJ001_0001-0032.wav",
      {"initial_prompt": "Printing. Exhibition.", "condition_on_previous_text": False}),
+    ("base_language_de", "base", MULTI, {"language": "de"}),
+    ("base_multilingual", "base", MULTI, {"multilingual": True}),
+    ("base_detect_2_segments", "base", MULTI,
+     {"language_detection_segments": 2, "language_detection_threshold": 0.99}),
+    ("base_translate_de", "base", MULTI, {"language": "de", "task": "translate"}),
 ]
 
 
 def main():
-    model = WhisperModel(str(MODEL), device="cpu", compute_type="float32", cpu_threads=2, num_workers=1)
+    models = {}
     out = {
         "generator": "scripts/make_option_golden.py",
         "faster_whisper": faster_whisper.__version__,
         "ctranslate2": ctranslate2.__version__,
-        "model_sha256": hashlib.sha256((MODEL / "model.bin").read_bytes()).hexdigest(),
+        "model_sha256": {
+            m: hashlib.sha256((MODELS / m / "model.bin").read_bytes()).hexdigest()
+            for m in sorted({c[1] for c in CASES})
+        },
         "cases": [],
     }
-    for name, rel, kwargs in CASES:
-        samples = decode_audio(str(DATA / rel))
+    for name, model_name, rel, kwargs in CASES:
+        if model_name not in models:
+            models[model_name] = WhisperModel(
+                str(MODELS / model_name), device="cpu", compute_type="float32", cpu_threads=2, num_workers=1
+            )
+        model = models[model_name]
+        samples = decode_audio(str(FIXTURES / rel))
         ctranslate2.set_random_seed(1234)
         kw = dict(kwargs)
         segments, info = model.transcribe(samples, beam_size=kw.pop("beam_size", 5), **kw)
@@ -66,7 +82,11 @@ def main():
             }
             for s in segments
         ]
-        out["cases"].append({"name": name, "file": rel, "kwargs": kwargs, "segments": segs})
+        out["cases"].append({
+            "name": name, "model": model_name, "file": rel, "kwargs": kwargs,
+            "language": info.language, "language_probability": info.language_probability,
+            "segments": segs,
+        })
         print(name, rel, len(segs), "segments", file=sys.stderr)
     dest = REPO / "tests" / "fixtures" / "extra" / "golden_options.json"
     dest.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")

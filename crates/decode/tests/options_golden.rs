@@ -7,7 +7,8 @@
 //! The reference `tests/fixtures/extra/golden_options.json` was recorded with
 //! faster-whisper 1.2.1 / ctranslate2 4.8.5 (float32, 2 threads) by
 //! `scripts/make_option_golden.py`; all inputs are 16 kHz 16-bit WAV, read
-//! bit-exactly.
+//! bit-exactly. The multilingual cases (forced language, per-window detection,
+//! several detection windows, translation) run the base model.
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
@@ -54,6 +55,18 @@ fn options(kwargs: &serde_json::Value) -> TranscribeOptions {
                     .map(|t| t.as_f64().unwrap())
                     .collect()
             }
+            "language" => o.language = v.as_str().map(String::from),
+            "task" => {
+                o.task = match v.as_str().unwrap() {
+                    "translate" => vkw_decode::Task::Translate,
+                    _ => vkw_decode::Task::Transcribe,
+                }
+            }
+            "multilingual" => o.multilingual = v.as_bool().unwrap(),
+            "language_detection_segments" => {
+                o.language_detection_segments = v.as_u64().unwrap() as usize
+            }
+            "language_detection_threshold" => o.language_detection_threshold = v.as_f64().unwrap(),
             other => panic!("golden_options.json uses an option this test does not map: {other}"),
         }
     }
@@ -66,12 +79,13 @@ fn f(v: &serde_json::Value) -> f64 {
 
 #[test]
 fn option_parity_with_faster_whisper() {
-    let Some(dir) = model_dir("tiny.en") else {
-        return;
-    };
-    let model = Arc::new(WhisperModel::load(&dir).unwrap());
-    let backend = CpuBackend::new(model.clone(), 2).unwrap();
-    let t = Transcriber::new(&backend, &model);
+    let mut engines: Vec<(&str, Arc<WhisperModel>, CpuBackend)> = Vec::new();
+    for name in ["tiny.en", "base"] {
+        let Some(dir) = model_dir(name) else { return };
+        let model = Arc::new(WhisperModel::load(&dir).unwrap());
+        let backend = CpuBackend::new(model.clone(), 2).unwrap();
+        engines.push((name, model, backend));
+    }
     let text = std::fs::read_to_string(fixtures().join("extra/golden_options.json")).unwrap();
     let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut failures = Vec::new();
@@ -81,20 +95,35 @@ fn option_parity_with_faster_whisper() {
         let name = case["name"].as_str().unwrap();
         let rel = case["file"].as_str().unwrap();
         let opts = options(&case["kwargs"]);
-        let samples = vkw_audio::load_audio(&fixtures().join("data").join(rel)).unwrap();
+        let wanted = case["model"].as_str().unwrap();
+        let (_, model, backend) = engines.iter().find(|(n, _, _)| *n == wanted).unwrap();
+        let t = Transcriber::new(backend, model);
+        let samples = vkw_audio::load_audio(&fixtures().join(rel)).unwrap();
         let mel = vkw_audio::mel::LogMel::compute(&samples, 80);
         let mut got: Vec<Segment> = Vec::new();
-        t.transcribe(
-            &mel.data,
-            80,
-            mel.n_frames,
-            samples.len() as f64 / 16000.0,
-            &opts,
-            &mut |s| got.push(s.clone()),
-        )
-        .unwrap();
+        let info = t
+            .transcribe(
+                &mel.data,
+                80,
+                mel.n_frames,
+                samples.len() as f64 / 16000.0,
+                &opts,
+                &mut |s| got.push(s.clone()),
+            )
+            .unwrap();
         let want = case["segments"].as_array().unwrap();
         let mismatch = (|| -> Result<(), String> {
+            if info.language != case["language"].as_str().unwrap()
+                || (info.language_probability - f(&case["language_probability"])).abs() > 1e-3
+            {
+                return Err(format!(
+                    "language {} ({}) vs {} ({})",
+                    info.language,
+                    info.language_probability,
+                    case["language"],
+                    case["language_probability"]
+                ));
+            }
             for (i, w) in want.iter().enumerate() {
                 let g = got.get(i).ok_or(format!("segment {} missing", i + 1))?;
                 if f(&w["temperature"]) > 0.0 {
