@@ -239,7 +239,8 @@ pub fn decode(
     }
     let mut normed = vec![0f32; sel.len()];
     w.dec_norm.forward(&sel, eps, &mut normed);
-    logits.clear();
+    // Every element is overwritten by the projection: resize without clearing,
+    // so a step does not also memset a megabyte of logits.
     logits.resize(picked.len() * hp.n_vocab, 0.0);
     w.proj.forward(&normed, picked.len(), logits);
     Ok(())
