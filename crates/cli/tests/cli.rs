@@ -16,6 +16,16 @@ fn jfk() -> PathBuf {
     fixtures().join("data/jfk/jfk.wav")
 }
 
+/// `vkwhisper transcribe --model MODEL INPUTS...`, run to completion.
+fn transcribe(model: &Path, inputs: &[&Path]) -> Output {
+    bin()
+        .args(["transcribe", "--model"])
+        .arg(model)
+        .args(inputs)
+        .output()
+        .unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -159,23 +169,13 @@ fn corrupt_and_truncated_model_bin_are_errors() {
         b"this is not a model at all, just text",
     )
     .unwrap();
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(dir.path())
-        .arg(jfk())
-        .output()
-        .unwrap();
+    let o = transcribe(dir.path(), &[&jfk()]);
     assert_clean_failure(&o, "model.bin");
     // The first 10 MB of the real file.
     let dir = model_copy(&model, &["model.bin"]);
     let bytes = std::fs::read(model.join("model.bin")).unwrap();
     std::fs::write(dir.path().join("model.bin"), &bytes[..10_000_000]).unwrap();
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(dir.path())
-        .arg(jfk())
-        .output()
-        .unwrap();
+    let o = transcribe(dir.path(), &[&jfk()]);
     assert_clean_failure(&o, "model.bin");
     assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
 }
@@ -186,12 +186,7 @@ fn model_without_tokenizer_is_an_error() {
         return;
     };
     let dir = model_copy(&model, &["tokenizer.json"]);
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(dir.path())
-        .arg(jfk())
-        .output()
-        .unwrap();
+    let o = transcribe(dir.path(), &[&jfk()]);
     assert_clean_failure(&o, "tokenizer.json");
 }
 
@@ -207,42 +202,21 @@ fn bad_audio_inputs_are_errors_and_other_files_still_run() {
         "hello, this is a text file and not audio\n".repeat(20),
     )
     .unwrap();
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(&model)
-        .arg(&text)
-        .output()
-        .unwrap();
+    let o = transcribe(&model, &[&text]);
     assert_clean_failure(&o, "notes.wav");
     // A WAV cut inside its header.
     let cut = tmp.path().join("cut.wav");
     std::fs::write(&cut, &std::fs::read(jfk()).unwrap()[..30]).unwrap();
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(&model)
-        .arg(&cut)
-        .output()
-        .unwrap();
+    let o = transcribe(&model, &[&cut]);
     assert_clean_failure(&o, "cut.wav");
     // A WAV cut in the middle of its data.
     let half = tmp.path().join("half.wav");
     let bytes = std::fs::read(jfk()).unwrap();
     std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(&model)
-        .arg(&half)
-        .output()
-        .unwrap();
+    let o = transcribe(&model, &[&half]);
     assert_clean_failure(&o, "truncated");
     // A missing file among good ones: the good one is still transcribed.
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(&model)
-        .arg(tmp.path().join("absent.wav"))
-        .arg(jfk())
-        .output()
-        .unwrap();
+    let o = transcribe(&model, &[&tmp.path().join("absent.wav"), &jfk()]);
     assert_clean_failure(&o, "absent.wav");
     assert!(String::from_utf8_lossy(&o.stdout).contains("And so, my fellow Americans"));
 }
@@ -287,12 +261,7 @@ fn int8_model_transcribes_jfk() {
         q.get("decoder/projection/weight").unwrap().data,
         vkw_model::TensorData::I8(_)
     ));
-    let o = bin()
-        .args(["transcribe", "--model"])
-        .arg(dir.path())
-        .arg(jfk())
-        .output()
-        .unwrap();
+    let o = transcribe(dir.path(), &[&jfk()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text: String = String::from_utf8_lossy(&o.stdout)
         .lines()
