@@ -33,6 +33,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C: remove the temporary files of outputs still being written (a
+    // signal skips destructors), then exit as interrupted programs do.
+    let _ = ctrlc::set_handler(|| {
+        vkw_writers::remove_pending_outputs();
+        std::process::exit(130);
+    });
     let result = match cli.command {
         Command::Transcribe(a) => transcribe::run(*a),
         Command::Models { command } => models::run(command),

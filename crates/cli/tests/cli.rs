@@ -273,3 +273,34 @@ fn int8_model_transcribes_jfk() {
         "And so, my fellow Americans ask not what your country can do for you ask what you can do for your country."
     );
 }
+
+#[test]
+fn ctrl_c_leaves_no_partial_output() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["transcribe", "-q", "-f", "json", "-o"])
+        .arg(out.path())
+        .arg("--model")
+        .arg(&model)
+        .arg(fixtures().join("data/longform/ljspeech_LJ001_0001-0032.wav"))
+        .spawn()
+        .unwrap();
+    // Wait until the output's temporary file exists, then interrupt.
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(out.path()).unwrap().count() == 0 {
+        assert!(start.elapsed().as_secs() < 60, "no output file was started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}

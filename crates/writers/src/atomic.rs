@@ -7,11 +7,30 @@
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tempfile::NamedTempFile;
 use vkw_segments::{Segment, TranscriptionInfo};
 
 use crate::{sink_over, OutputFormat, Sink, WriterError};
+
+/// Temporary files of outputs still being written, so an interrupted program
+/// (Ctrl-C) can remove them: a signal ends the process without running drops.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding the lock leaves the list usable.
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Delete the temporary files of every output not yet finished. For a
+/// binary's interrupt handler, just before it exits; finished outputs and
+/// older complete files are untouched.
+pub fn remove_pending_outputs() {
+    for path in pending().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
 
 /// A [`Sink`] writing `<dir>/<stem>.<ext>` atomically.
 ///
@@ -57,6 +76,7 @@ impl AtomicFileSink {
         }
         let temp = builder.tempfile_in(dir).map_err(io_err)?;
         let handle: File = temp.as_file().try_clone().map_err(io_err)?;
+        pending().push(temp.path().to_path_buf());
         Ok(Self {
             inner: Some(sink_over(format, BufWriter::new(handle))),
             temp: Some(temp),
@@ -74,6 +94,16 @@ impl AtomicFileSink {
     }
 }
 
+impl Drop for AtomicFileSink {
+    fn drop(&mut self) {
+        // The temporary file is gone now (persisted, or deleted with `temp`).
+        if let Some(temp) = &self.temp {
+            let path = temp.path().to_path_buf();
+            pending().retain(|p| *p != path);
+        }
+    }
+}
+
 impl Sink for AtomicFileSink {
     fn segment(&mut self, seg: &Segment) -> io::Result<()> {
         self.inner.as_mut().ok_or_else(Self::finished)?.segment(seg)
@@ -82,6 +112,8 @@ impl Sink for AtomicFileSink {
     fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()> {
         let mut inner = self.inner.take().ok_or_else(Self::finished)?;
         let temp = self.temp.take().ok_or_else(Self::finished)?;
+        let temp_path = temp.path().to_path_buf();
+        pending().retain(|p| *p != temp_path);
         // On any error below `temp` is dropped, which deletes the file.
         inner.finish(info)?;
         // Close our clone of the handle before the rename (Windows refuses to

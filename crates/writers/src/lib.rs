@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use vkw_segments::{Segment, TranscriptionInfo};
 
-pub use atomic::{open_output, open_outputs, output_path, AtomicFileSink};
+pub use atomic::{open_output, open_outputs, output_path, remove_pending_outputs, AtomicFileSink};
 pub use timestamp::{console_line, format_timestamp};
 
 use formats::{JsonSink, SubtitleKind, SubtitleSink, TsvSink, TxtSink};
