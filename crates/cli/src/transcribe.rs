@@ -44,6 +44,7 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         Some(f) => parse_formats(f)?,
         None => Vec::new(),
     };
+    warn_colliding_outputs(&a.files, &a.output_dir, &formats);
     let started = Instant::now();
     let dir = model_dir(&a.model, a.quiet)?;
     let model = Arc::new(WhisperModel::load(&dir)?);
@@ -81,6 +82,30 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Inputs with the same file stem (`talk.wav`, `talk.mp3`) write the same
+/// output files; say so before the later one silently replaces the earlier.
+fn warn_colliding_outputs(files: &[PathBuf], dir: &Path, formats: &[OutputFormat]) {
+    let Some(&format) = formats.first() else {
+        return;
+    };
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
+    for file in files {
+        let Ok(out) = vkw_writers::output_path(dir, &output_stem(file), format) else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(o, _)| *o == out) {
+            eprintln!(
+                "vkwhisper: warning: {} and {} write the same output files ({}); the later one replaces the earlier",
+                first.display(),
+                file.display(),
+                out.with_extension("*").display()
+            );
+        } else {
+            seen.push((out, file));
+        }
+    }
 }
 
 /// The name outputs are derived from (`-` is stdin).
