@@ -21,6 +21,19 @@ fn floats(v: &serde_json::Value) -> Vec<f32> {
         .collect()
 }
 
+/// Each `[id, token, logit]` of a golden `top10` list within 2e-3 of ours.
+fn assert_top10(logits: &[f32], golden: &serde_json::Value) {
+    for entry in golden["top10"].as_array().unwrap() {
+        let id = entry[0].as_u64().unwrap() as usize;
+        let want = entry[2].as_f64().unwrap() as f32;
+        assert!(
+            (logits[id] - want).abs() < 2e-3,
+            "logit {id}: {} vs {want}",
+            logits[id]
+        );
+    }
+}
+
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -92,15 +105,7 @@ fn encoder_and_first_step_match_golden() {
         .decode(&mut st, &[50257], 1, LogitsAt::Last, &mut logits)
         .unwrap();
     assert_eq!(logits.len(), 51864);
-    for entry in step["raw_logits_at_sot"]["top10"].as_array().unwrap() {
-        let id = entry[0].as_u64().unwrap() as usize;
-        let want = entry[2].as_f64().unwrap() as f32;
-        assert!(
-            (logits[id] - want).abs() < 2e-3,
-            "logit {id}: {} vs {want}",
-            logits[id]
-        );
-    }
+    assert_top10(&logits, &step["raw_logits_at_sot"]);
     let max = logits.iter().cloned().fold(f32::MIN, f32::max);
     let lse = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
     let no_speech = (logits[50361] - lse).exp();
@@ -116,18 +121,7 @@ fn encoder_and_first_step_match_golden() {
     s.backend
         .decode(&mut st, &[50257, 50362], 2, LogitsAt::Last, &mut logits)
         .unwrap();
-    for entry in step["ct2_raw_logits_after_notimestamps"]["top10"]
-        .as_array()
-        .unwrap()
-    {
-        let id = entry[0].as_u64().unwrap() as usize;
-        let want = entry[2].as_f64().unwrap() as f32;
-        assert!(
-            (logits[id] - want).abs() < 2e-3,
-            "logit {id}: {} vs {want}",
-            logits[id]
-        );
-    }
+    assert_top10(&logits, &step["ct2_raw_logits_after_notimestamps"]);
     // The same two tokens fed one at a time through the cache give the same logits.
     let mut st2 = s.backend.start(&enc, 0).unwrap();
     let mut l2 = Vec::new();

@@ -46,10 +46,14 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes, outermost first.
-            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", msg.join(": "));
+            report_error(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Print an error as one line: the error and its causes, outermost first.
+pub(crate) fn report_error(e: &anyhow::Error) {
+    let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    eprintln!("error: {}", msg.join(": "));
 }

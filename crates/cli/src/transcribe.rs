@@ -19,7 +19,7 @@ use vkw_writers::{console_line, open_outputs, parse_formats, MultiSink, OutputFo
 const PROGRESS_MIN_SECONDS: f64 = 60.0;
 
 /// Find the model directory, pulling a known model on first use.
-fn model_dir(name: &str, quiet: bool) -> Result<PathBuf> {
+fn model_dir(name: &str) -> Result<PathBuf> {
     let resolved = vkw_hub::resolve(name)?;
     if resolved.installed {
         return Ok(resolved.dir);
@@ -31,7 +31,6 @@ fn model_dir(name: &str, quiet: bool) -> Result<PathBuf> {
                 spec.name,
                 resolved.dir.display()
             );
-            let _ = quiet;
             crate::models::pull_model(spec.name)
         }
         None => Ok(resolved.require_installed()?.to_path_buf()),
@@ -46,15 +45,11 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     };
     warn_colliding_outputs(&a.files, &a.output_dir, &formats);
     let started = Instant::now();
-    let dir = model_dir(&a.model, a.quiet)?;
+    let dir = model_dir(&a.model)?;
     let model = Arc::new(WhisperModel::load(&dir)?);
-    let threads = if a.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        a.threads
-    };
+    // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.
     let backend = match a.device {
-        Device::Auto | Device::Cpu => CpuBackend::new(model.clone(), threads)?,
+        Device::Auto | Device::Cpu => CpuBackend::new(model.clone(), a.threads)?,
     };
     let load_s = started.elapsed().as_secs_f64();
     let transcriber = Transcriber::new(&backend, &model);
@@ -66,8 +61,7 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
             Ok(seconds) => audio_s += seconds,
             Err(e) => {
                 failed += 1;
-                let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-                eprintln!("error: {}", msg.join(": "));
+                crate::report_error(&e);
             }
         }
     }

@@ -9,7 +9,6 @@
 //! the top beam finished), or at the length limit.
 
 use crate::generate::{rank, Hypothesis, StepContext};
-use crate::logits::log_softmax_inplace;
 use crate::DecodeError;
 use rayon::prelude::*;
 use vkw_backend::Backend;
@@ -84,8 +83,7 @@ pub(crate) fn beam_search<B: Backend>(
         // over the vocabulary), so rows run in parallel while the backend's
         // threads are idle between steps.
         let process = |(row, (seq, &s)): (&mut [f32], (&Vec<u32>, &f32))| {
-            ctx.rules.apply(row, seq, prefix_len);
-            log_softmax_inplace(row);
+            ctx.log_probs(row, seq);
             if s != 0.0 {
                 row.iter_mut().for_each(|x| *x += s);
             }

@@ -4,7 +4,7 @@
 
 use crate::beam::beam_search;
 use crate::greedy::{sample_search, Rng};
-use crate::logits::{softmax_prob, LogitRules};
+use crate::logits::{log_softmax_inplace, softmax_prob, LogitRules};
 use crate::DecodeError;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::SpecialTokens;
@@ -96,6 +96,13 @@ impl<B: Backend> StepContext<'_, B> {
             });
         }
         Ok(())
+    }
+
+    /// Turn one hypothesis's raw logits into the processed log-probabilities
+    /// it is decoded from: the §6.3 rules, then log-softmax.
+    pub fn log_probs(&self, row: &mut [f32], seq: &[u32]) {
+        self.rules.apply(row, seq, self.prefix.len());
+        log_softmax_inplace(row);
     }
 
     /// The no-speech probability from the raw step-0 logits (§6.6).

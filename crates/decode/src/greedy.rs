@@ -2,7 +2,7 @@
 //! (spec §6.7, CT2 `GreedySearch`).
 
 use crate::generate::{rank, Hypothesis, StepContext};
-use crate::logits::{argmax, log_softmax_inplace};
+use crate::logits::argmax;
 use crate::DecodeError;
 use vkw_backend::Backend;
 
@@ -105,8 +105,7 @@ pub(crate) fn sample_search<B: Backend>(
         let mut keep = Vec::with_capacity(alive.len());
         for (r, &h) in alive.iter().enumerate() {
             let row = &mut logits[r * v..(r + 1) * v];
-            ctx.rules.apply(row, &seqs[h], ctx.prefix.len());
-            log_softmax_inplace(row);
+            ctx.log_probs(row, &seqs[h]);
             let mut token = if temperature > 0.0 {
                 sample(row, temperature, rng)
             } else {

@@ -123,23 +123,39 @@ pub fn attention(
     // Few queries (decoder steps): one task per (query, head).
     let work = |(idx, o): (usize, &mut [f32])| {
         let (i, h) = (idx / heads, idx % heads);
-        let n = visible(i);
-        let qi = q.row(i, h * dh, dh);
-        let mut p: Vec<f32> = (0..n)
-            .map(|j| dot(qi, k.row(j, h * dh, dh)) * scale)
-            .collect();
-        softmax(&mut p);
-        o.iter_mut().for_each(|x| *x = 0.0);
-        for (j, &pj) in p.iter().enumerate() {
-            for (x, &vv) in o.iter_mut().zip(v.row(j, h * dh, dh)) {
-                *x += pj * vv;
-            }
-        }
+        attend_one(
+            q.row(i, h * dh, dh),
+            visible(i),
+            |j| k.row(j, h * dh, dh),
+            |j| v.row(j, h * dh, dh),
+            scale,
+            o,
+        );
     };
     if lq * heads * lk >= 4096 {
         out[..lq * d].par_chunks_mut(dh).enumerate().for_each(work);
     } else {
         out[..lq * d].chunks_mut(dh).enumerate().for_each(work);
+    }
+}
+
+/// One query of one head over keys/values `0 .. n`:
+/// `o = softmax(q·k_j · scale) · v_j`, with row accessors for both layouts.
+fn attend_one<'a>(
+    q: &[f32],
+    n: usize,
+    key: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    scale: f32,
+    o: &mut [f32],
+) {
+    let mut p: Vec<f32> = (0..n).map(|j| dot(q, key(j)) * scale).collect();
+    softmax(&mut p);
+    o.iter_mut().for_each(|x| *x = 0.0);
+    for (j, &pj) in p.iter().enumerate() {
+        for (x, &vv) in o.iter_mut().zip(value(j)) {
+            *x += pj * vv;
+        }
     }
 }
 
@@ -169,16 +185,14 @@ pub fn cached_self_attention(
         let n = base + i + 1;
         let q = &qkv[r * 3 * d + h * dh..r * 3 * d + (h + 1) * dh];
         let at = |j: usize| (s * cap + j) * d + h * dh;
-        let mut p: Vec<f32> = (0..n)
-            .map(|j| dot(q, &k_cache[at(j)..at(j) + dh]) * scale)
-            .collect();
-        softmax(&mut p);
-        o.iter_mut().for_each(|x| *x = 0.0);
-        for (j, &pj) in p.iter().enumerate() {
-            for (x, &vv) in o.iter_mut().zip(&v_cache[at(j)..at(j) + dh]) {
-                *x += pj * vv;
-            }
-        }
+        attend_one(
+            q,
+            n,
+            |j| &k_cache[at(j)..at(j) + dh],
+            |j| &v_cache[at(j)..at(j) + dh],
+            scale,
+            o,
+        );
     };
     let rows = num_seqs * t;
     if rows * heads * (base + t) >= 4096 {

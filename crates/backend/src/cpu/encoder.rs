@@ -1,7 +1,6 @@
 //! The Whisper encoder on the CPU (spec §4.4).
 
 use super::attention::{attention, Mat};
-use super::matmul::linear;
 use super::ops::{add_assign, gelu};
 use super::weights::{ffn_residual, project_residual, Linear, Scratch, Weights};
 use vkw_model::HParams;
@@ -39,16 +38,8 @@ fn conv3(
         }
     }
     let mut out = vec![0f32; t_out * w.rows];
-    linear(
-        &cols,
-        t_out,
-        kk,
-        kk,
-        w.view(),
-        w.rows,
-        w.bias.as_deref(),
-        &mut out,
-    );
+    // The weight [out, in, 3] is the matrix [out, in·3] matching `cols`.
+    w.forward(&cols, t_out, &mut out);
     gelu(&mut out);
     (out, t_out)
 }

@@ -119,7 +119,9 @@ pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
     sum_exp_impl(x, shift)
 }
 
-fn has_avx2() -> bool {
+/// Whether the CPU runs the AVX2+FMA kernels (shared by every multiversioned
+/// kernel of the CPU backend).
+pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
