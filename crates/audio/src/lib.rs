@@ -107,9 +107,7 @@ pub enum AudioError {
 
 /// Decode a file (or "-" = read all of stdin) to 16 kHz mono f32 in [-1, 1).
 ///
-/// A truncated or partly damaged file yields whatever could be decoded (see
-/// [`decode_bytes`]); it is an error only when the header is unreadable or no sample could be
-/// decoded at all.
+/// Damaged and cut-off files are handled as [`decode_bytes`] describes.
 pub fn load_audio(path: &Path) -> Result<Vec<f32>, AudioError> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
@@ -152,9 +150,10 @@ pub fn load_audio(path: &Path) -> Result<Vec<f32>, AudioError> {
 /// Decode an in-memory file; `name` is used in error messages; `ext_hint` like Some("mp3").
 ///
 /// Damaged input: the container header must be readable; after that, undecodable packets are
-/// skipped and a truncated stream ends where the data ends. Only when not a single sample
-/// could be decoded is it an error ([`AudioError::Corrupt`]). This is what a user expects from
-/// a player (a cut-off recording still gives its first part), and what FFmpeg does too.
+/// skipped, as FFmpeg does. It is an error when not a single sample could be decoded
+/// ([`AudioError::Corrupt`]), or when the data ends well before the length the header
+/// declares ([`AudioError::Truncated`]): transcribing only the first part of a cut-off
+/// download without saying so would silently lose the rest.
 pub fn decode_bytes(
     bytes: Vec<u8>,
     ext_hint: Option<&str>,
