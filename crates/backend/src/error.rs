@@ -10,6 +10,9 @@ pub enum BackendError {
     /// The device ran out of memory.
     #[error("out of memory: {0} (try a smaller model or --device cpu)")]
     OutOfMemory(String),
+    /// The backend does not implement this operation (yet).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
     /// Any other device failure.
     #[error("{0}")]
     Device(String),

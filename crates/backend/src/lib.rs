@@ -24,6 +24,16 @@ pub enum LogitsAt {
     All,
 }
 
+/// Result of an alignment pass (spec §7.1).
+#[derive(Debug, Clone, Default)]
+pub struct Alignment {
+    /// Cross-attention scores of the requested heads **before softmax**
+    /// (already scaled by 1/√d_head), `[heads.len(), n_tokens, n_audio_ctx]`.
+    pub scores: Vec<f32>,
+    /// Logits at every input position, `[n_tokens, n_vocab]`.
+    pub logits: Vec<f32>,
+}
+
 /// A Whisper forward-pass implementation.
 ///
 /// One backend value holds the immutable model weights (shareable between
@@ -47,6 +57,29 @@ pub trait Backend: Send + Sync {
     /// Start decoding window `index` of `enc`: computes its cross-attention
     /// K/V once. The new state holds one sequence with empty caches.
     fn start(&self, enc: &Self::Encoded, index: usize) -> Result<Self::State, BackendError>;
+
+    /// Start decoding several windows of `enc` together (batched mode): the
+    /// new state holds one sequence per entry of `indices`, sequence `i`
+    /// attending window `indices[i]`. [`Backend::reorder`] keeps each
+    /// sequence's window with it, so beams of several windows can share one
+    /// state (one decoder step for all of them).
+    fn start_batch(
+        &self,
+        enc: &Self::Encoded,
+        indices: &[usize],
+    ) -> Result<Self::State, BackendError>;
+
+    /// Alignment pass (spec §7.1): feed `tokens` (one sequence, starting
+    /// from position 0) over window `index` of `enc` in one causal pass and
+    /// return the pre-softmax cross-attention scores of the `(layer, head)`
+    /// pairs in `heads`, plus the logits of every position.
+    fn align(
+        &self,
+        enc: &Self::Encoded,
+        index: usize,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> Result<Alignment, BackendError>;
 
     /// Number of sequences (hypotheses) in a state.
     fn num_seqs(&self, state: &Self::State) -> usize;

@@ -52,6 +52,20 @@ impl Backend for MockBackend {
         Ok(vec![Vec::new()])
     }
 
+    fn start_batch(&self, _enc: &(), indices: &[usize]) -> Result<Self::State, BackendError> {
+        Ok(vec![Vec::new(); indices.len()])
+    }
+
+    fn align(
+        &self,
+        _enc: &(),
+        _index: usize,
+        _tokens: &[u32],
+        _heads: &[(usize, usize)],
+    ) -> Result<vkw_backend::Alignment, BackendError> {
+        Err(BackendError::Unsupported("mock alignment".into()))
+    }
+
     fn num_seqs(&self, state: &Self::State) -> usize {
         state.len()
     }

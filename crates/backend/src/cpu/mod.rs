@@ -123,6 +123,25 @@ impl Backend for CpuBackend {
             .install(|| decoder::start(&self.weights, &hp, slice, enc.frames)))
     }
 
+    fn start_batch(&self, enc: &CpuEncoded, indices: &[usize]) -> Result<CpuState, BackendError> {
+        match indices {
+            [i] => self.start(enc, *i),
+            _ => Err(BackendError::Unsupported(
+                "CPU start_batch over several windows".into(),
+            )),
+        }
+    }
+
+    fn align(
+        &self,
+        _enc: &CpuEncoded,
+        _index: usize,
+        _tokens: &[u32],
+        _heads: &[(usize, usize)],
+    ) -> Result<crate::Alignment, BackendError> {
+        Err(BackendError::Unsupported("CPU alignment pass".into()))
+    }
+
     fn num_seqs(&self, state: &CpuState) -> usize {
         state.num_seqs
     }
