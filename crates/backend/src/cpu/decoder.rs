@@ -10,13 +10,20 @@ use crate::{BackendError, LogitsAt};
 use std::sync::Arc;
 use vkw_model::HParams;
 
-/// Per-stream decoder state: one window's cross K/V (shared by all
-/// hypotheses) and the self-attention caches of each hypothesis.
+/// Per-stream decoder state: the cross K/V of one or more windows and the
+/// self-attention caches of each hypothesis.
+///
+/// Batched mode (spec §9.3) decodes the beams of several windows in one
+/// state: sequence `s` attends window slot `seq_window[s]`, and `reorder`
+/// carries that slot with the sequence. With one window (the sequential
+/// path) every sequence has slot 0 and nothing else changes.
 pub struct CpuState {
-    /// Per layer: `[n_audio_ctx, 2d]`, keys then values.
+    /// Per layer: `[n_windows, n_audio_ctx, 2d]`, keys then values per frame.
     pub(crate) cross: Arc<Vec<Vec<f32>>>,
-    /// Encoder frames in the cross K/V.
+    /// Encoder frames per window in the cross K/V.
     pub(crate) enc_len: usize,
+    /// Window slot (index into `cross`) of each sequence.
+    pub(crate) seq_window: Vec<usize>,
     /// Per layer: `[num_seqs, cap, d]` keys.
     pub(crate) k: Vec<Vec<f32>>,
     /// Per layer: `[num_seqs, cap, d]` values.
@@ -34,24 +41,34 @@ pub struct CpuState {
 
 /// Compute the cross-attention K/V of one encoder output `[frames, d]`.
 pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState {
+    start_batch(w, hp, &[enc], frames)
+}
+
+/// Compute the cross-attention K/V of several encoder outputs (`[frames, d]`
+/// each); sequence `i` of the new state attends `windows[i]`.
+pub fn start_batch(w: &Weights, hp: &HParams, windows: &[&[f32]], frames: usize) -> CpuState {
     let d = hp.d_model;
+    let per = frames * 2 * d;
     let cross = w
         .dec_layers
         .iter()
         .map(|l| {
-            let mut kv = vec![0f32; frames * 2 * d];
-            l.cross_kv.forward(enc, frames, &mut kv);
+            let mut kv = vec![0f32; windows.len() * per];
+            for (enc, out) in windows.iter().zip(kv.chunks_mut(per)) {
+                l.cross_kv.forward(enc, frames, out);
+            }
             kv
         })
         .collect();
     CpuState {
         cross: Arc::new(cross),
         enc_len: frames,
+        seq_window: (0..windows.len()).collect(),
         k: vec![Vec::new(); hp.decoder_layers],
         v: vec![Vec::new(); hp.decoder_layers],
         len: 0,
         cap: 0,
-        num_seqs: 1,
+        num_seqs: windows.len(),
         spare: Vec::new(),
     }
 }
@@ -89,6 +106,7 @@ impl CpuState {
         if origins.len() == self.num_seqs && origins.iter().enumerate().all(|(i, &o)| i == o) {
             return Ok(());
         }
+        self.seq_window = origins.iter().map(|&o| self.seq_window[o]).collect();
         let (cap, n) = (self.cap, self.len * d);
         if cap > 0 {
             let size = origins.len() * cap * d;
@@ -198,23 +216,36 @@ pub fn decode(
             }
         }
         project_residual(&mut x, &ctx, rows, &layer.self_out, &mut s);
-        // Cross-attention over the window's encoder output (no mask).
+        // Cross-attention over each sequence's window (no mask). Sequences
+        // of one window are usually adjacent (beams stay grouped), so each
+        // run of them is one attention call over that window's K/V.
         layer.cross_norm.forward(&x, eps, &mut s.h);
         layer.cross_q.forward(&s.h, rows, &mut q);
         let ckv = &st.cross[li];
-        let kv = |offset| Mat {
-            data: ckv,
-            rows: st.enc_len,
-            stride: 2 * d,
-            offset,
-        };
-        let qm = Mat {
-            data: &q,
-            rows,
-            stride: d,
-            offset: 0,
-        };
-        attention(qm, kv(0), kv(d), heads, dh, None, &mut ctx);
+        let mut first = 0;
+        while first < ns {
+            let slot = st.seq_window[first];
+            let mut end = first + 1;
+            while end < ns && st.seq_window[end] == slot {
+                end += 1;
+            }
+            let base_kv = slot * st.enc_len * 2 * d;
+            let kv = |offset| Mat {
+                data: ckv,
+                rows: st.enc_len,
+                stride: 2 * d,
+                offset: base_kv + offset,
+            };
+            let qm = Mat {
+                data: &q,
+                rows: (end - first) * t,
+                stride: d,
+                offset: first * t * d,
+            };
+            let out = &mut ctx[first * t * d..end * t * d];
+            attention(qm, kv(0), kv(d), heads, dh, None, out);
+            first = end;
+        }
         project_residual(&mut x, &ctx, rows, &layer.cross_out, &mut s);
         ffn_residual(
             &mut x,

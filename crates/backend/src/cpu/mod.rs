@@ -124,12 +124,24 @@ impl Backend for CpuBackend {
     }
 
     fn start_batch(&self, enc: &CpuEncoded, indices: &[usize]) -> Result<CpuState, BackendError> {
-        match indices {
-            [i] => self.start(enc, *i),
-            _ => Err(BackendError::Unsupported(
-                "CPU start_batch over several windows".into(),
-            )),
+        if indices.is_empty() {
+            return Err(BackendError::Shape("start_batch: no windows".into()));
         }
+        if let Some(&bad) = indices.iter().find(|&&i| i >= enc.batch) {
+            return Err(BackendError::Shape(format!(
+                "start_batch: window {bad} of a batch of {}",
+                enc.batch
+            )));
+        }
+        let hp = self.model.hparams;
+        let per = enc.frames * hp.d_model;
+        let windows: Vec<&[f32]> = indices
+            .iter()
+            .map(|&i| &enc.data[i * per..(i + 1) * per])
+            .collect();
+        Ok(self
+            .pool
+            .install(|| decoder::start_batch(&self.weights, &hp, &windows, enc.frames)))
     }
 
     fn align(
