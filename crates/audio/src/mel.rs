@@ -159,74 +159,145 @@ struct Scratch {
     power: Vec<f64>,
 }
 
+/// Steps 1–8 of spec §4.2 for any range of frames: the log10 mel values of a
+/// frame depend only on the 400 samples under it, so a window's frames
+/// computed on their own equal the same frames of the whole-input pass
+/// (bit for bit: same code, same order of operations).
+struct Stft<'a> {
+    samples: &'a [f32],
+    /// Length of the signal with the 160 tail zeros (step 1).
+    padded_len: usize,
+    n_mels: usize,
+    window: Vec<f64>,
+    filters: Vec<SparseRow>,
+    fft: Arc<dyn RealToComplex<f64>>,
+}
+
+impl<'a> Stft<'a> {
+    fn new(samples: &'a [f32], n_mels: usize) -> Self {
+        Self {
+            samples,
+            padded_len: samples.len() + TAIL_PADDING,
+            n_mels,
+            window: hann_window(),
+            filters: sparse_filters(n_mels),
+            fft: RealFftPlanner::new().plan_fft_forward(N_FFT),
+        }
+    }
+
+    /// Frames after step 6: `(samples + 160) / 160`.
+    fn n_frames(&self) -> usize {
+        self.padded_len / HOP_LENGTH
+    }
+
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            frame: self.fft.make_input_vec(),
+            spectrum: self.fft.make_output_vec(),
+            fft_scratch: self.fft.make_scratch_vec(),
+            power: vec![0.0; N_BINS],
+        }
+    }
+
+    /// log10 mel values of frames `first ..`, frame-major, filling `out`
+    /// (`frames · n_mels` values), in parallel blocks.
+    fn log_frames(&self, first: usize, out: &mut [f32]) {
+        let n_mels = self.n_mels;
+        if n_mels == 0 {
+            return;
+        }
+        out.par_chunks_mut(FRAMES_PER_TASK * n_mels)
+            .enumerate()
+            .for_each_init(
+                || self.scratch(),
+                |s, (block, out)| {
+                    for (j, out_frame) in out.chunks_exact_mut(n_mels).enumerate() {
+                        self.log_frame(s, first + block * FRAMES_PER_TASK + j, out_frame);
+                    }
+                },
+            );
+    }
+
+    /// The largest log10 mel value of the whole input (step 9's reference),
+    /// streamed block by block without keeping the spectrogram.
+    fn global_max(&self) -> f32 {
+        let n_mels = self.n_mels;
+        let n_frames = self.n_frames();
+        if n_mels == 0 {
+            return f32::NEG_INFINITY;
+        }
+        let blocks = n_frames.div_ceil(FRAMES_PER_TASK);
+        (0..blocks)
+            .into_par_iter()
+            .map_init(
+                || (self.scratch(), vec![0f32; n_mels]),
+                |(s, col), block| {
+                    let first = block * FRAMES_PER_TASK;
+                    let last = (first + FRAMES_PER_TASK).min(n_frames);
+                    let mut max = f32::NEG_INFINITY;
+                    for t in first..last {
+                        self.log_frame(s, t, col);
+                        max = col.iter().copied().fold(max, f32::max);
+                    }
+                    max
+                },
+            )
+            .reduce(|| f32::NEG_INFINITY, f32::max)
+    }
+
+    /// Steps 2–8 for frame `t`.
+    fn log_frame(&self, s: &mut Scratch, t: usize, out_frame: &mut [f32]) {
+        let m = self.padded_len;
+        let samples = self.samples;
+        let signal = |j: usize| -> f64 { samples.get(j).map_or(0.0, |&s| f64::from(s)) };
+        let half = (N_FFT / 2) as isize;
+        // Frame t covers padded samples [160t, 160t + 400), i.e. original
+        // positions 160t - 200 .. 160t + 200 (step 2's reflect padding).
+        let origin = (t * HOP_LENGTH) as isize - half;
+        for (n, (x, w)) in s.frame.iter_mut().zip(&self.window).enumerate() {
+            let pos = origin + n as isize;
+            let idx = if pos >= 0 && (pos as usize) < m {
+                pos as usize
+            } else {
+                reflect_index(pos, m)
+            };
+            *x = signal(idx) * w;
+        }
+        // Step 5; lengths come from the same plan, so this cannot fail.
+        if self
+            .fft
+            .process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch)
+            .is_err()
+        {
+            unreachable!("FFT buffers are sized by the plan");
+        }
+        for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
+            *p = c.norm_sqr();
+        }
+        // Steps 7 and 8.
+        for (o, row) in out_frame.iter_mut().zip(&self.filters) {
+            let bins = &s.power[row.start..row.start + row.weights.len()];
+            let mel: f64 = bins.iter().zip(&row.weights).map(|(p, w)| p * w).sum();
+            *o = mel.max(1e-10).log10() as f32;
+        }
+    }
+}
+
+/// Steps 9 and 10 on one log10 value.
+fn normalise(l: f32, floor: f32) -> f32 {
+    (l.max(floor) + 4.0) / 4.0
+}
+
 impl LogMel {
     /// faster-whisper FeatureExtractor: 160 zero tail samples, reflect centre padding, periodic
     /// Hann 400, rfft, |X|^2, drop last frame, mel, log10(max(.,1e-10)), clamp to global max-8,
     /// (x+4)/4.
     pub fn compute(samples: &[f32], n_mels: usize) -> LogMel {
-        // Step 1: the waveform plus 160 zeros; `signal(j)` reads it without copying.
-        let m = samples.len() + TAIL_PADDING;
-        let signal = |j: usize| -> f64 { samples.get(j).map_or(0.0, |&s| f64::from(s)) };
-        // Steps 3 and 6: 1 + (m + 400 - 400) / 160 STFT frames, the last one dropped.
-        let n_frames = m / HOP_LENGTH;
-        let window = hann_window();
-        let filters = sparse_filters(n_mels);
-        let fft: Arc<dyn RealToComplex<f64>> = RealFftPlanner::new().plan_fft_forward(N_FFT);
-        let half = (N_FFT / 2) as isize;
-
+        let stft = Stft::new(samples, n_mels);
+        let n_frames = stft.n_frames();
         // Frame-major log10 values, computed in parallel blocks of frames.
         let mut frame_major = vec![0f32; n_frames * n_mels];
-        if n_mels > 0 {
-            frame_major
-                .par_chunks_mut(FRAMES_PER_TASK * n_mels)
-                .enumerate()
-                .for_each_init(
-                    || Scratch {
-                        frame: fft.make_input_vec(),
-                        spectrum: fft.make_output_vec(),
-                        fft_scratch: fft.make_scratch_vec(),
-                        power: vec![0.0; N_BINS],
-                    },
-                    |s, (block, out)| {
-                        for (j, out_frame) in out.chunks_exact_mut(n_mels).enumerate() {
-                            let t = block * FRAMES_PER_TASK + j;
-                            // Frame t covers padded samples [160t, 160t + 400), i.e. original
-                            // positions 160t - 200 .. 160t + 200 (step 2's reflect padding).
-                            let origin = (t * HOP_LENGTH) as isize - half;
-                            for (n, (x, w)) in s.frame.iter_mut().zip(&window).enumerate() {
-                                let pos = origin + n as isize;
-                                let idx = if pos >= 0 && (pos as usize) < m {
-                                    pos as usize
-                                } else {
-                                    reflect_index(pos, m)
-                                };
-                                *x = signal(idx) * w;
-                            }
-                            // Step 5; lengths come from the same plan, so this cannot fail.
-                            if fft
-                                .process_with_scratch(
-                                    &mut s.frame,
-                                    &mut s.spectrum,
-                                    &mut s.fft_scratch,
-                                )
-                                .is_err()
-                            {
-                                unreachable!("FFT buffers are sized by the plan");
-                            }
-                            for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
-                                *p = c.norm_sqr();
-                            }
-                            // Steps 7 and 8.
-                            for (o, row) in out_frame.iter_mut().zip(&filters) {
-                                let bins = &s.power[row.start..row.start + row.weights.len()];
-                                let mel: f64 =
-                                    bins.iter().zip(&row.weights).map(|(p, w)| p * w).sum();
-                                *o = mel.max(1e-10).log10() as f32;
-                            }
-                        }
-                    },
-                );
-        }
+        stft.log_frames(0, &mut frame_major);
 
         // Step 9: clamp against the maximum of the whole input (not per window, §10).
         let global_max = frame_major
@@ -242,8 +313,7 @@ impl LogMel {
                 .enumerate()
                 .for_each(|(mel, row)| {
                     for (t, v) in row.iter_mut().enumerate() {
-                        let l = frame_major[t * n_mels + mel].max(floor);
-                        *v = (l + 4.0) / 4.0;
+                        *v = normalise(frame_major[t * n_mels + mel], floor);
                     }
                 });
         }
@@ -265,15 +335,119 @@ impl LogMel {
     /// Out-of-range `seek`/`len` behave like NumPy slicing (clamped), so a window past the end
     /// is all zeros (spec §4.3 `pad_or_trim`).
     pub fn window(&self, seek: usize, len: usize, frames: usize) -> Vec<f32> {
-        let end = seek.saturating_add(len).min(self.n_frames);
+        window_of(&self.data, self.n_mels, self.n_frames, seek, len, frames)
+    }
+}
+
+/// [`LogMel::window`] over any mel-major `[n_mels, n_frames]` slice.
+fn window_of(
+    data: &[f32],
+    n_mels: usize,
+    n_frames: usize,
+    seek: usize,
+    len: usize,
+    frames: usize,
+) -> Vec<f32> {
+    let end = seek.saturating_add(len).min(n_frames);
+    let take = end.saturating_sub(seek).min(frames);
+    let mut out = vec![0f32; n_mels * frames];
+    if take > 0 {
+        for (dst, src) in out
+            .chunks_exact_mut(frames)
+            .zip(data.chunks_exact(n_frames))
+        {
+            dst[..take].copy_from_slice(&src[seek..seek + take]);
+        }
+    }
+    out
+}
+
+/// Where the decoding loop gets its windows from: the whole-input
+/// spectrogram ([`LogMel`], [`MelSlice`]) or windows computed on demand
+/// ([`MelWindows`], bounded memory for long inputs).
+pub trait Features: Sync {
+    /// Mel bands.
+    fn n_mels(&self) -> usize;
+    /// Frames of the whole input, `samples / 160 + 1` (spec §4.2 step 6).
+    fn n_frames(&self) -> usize;
+    /// `features[:, seek .. seek+len]` padded or truncated to `frames` columns,
+    /// `[n_mels, frames]` row-major (spec §4.3), as [`LogMel::window`].
+    fn window(&self, seek: usize, len: usize, frames: usize) -> Vec<f32>;
+}
+
+impl Features for LogMel {
+    fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+    fn n_frames(&self) -> usize {
+        self.n_frames
+    }
+    fn window(&self, seek: usize, len: usize, frames: usize) -> Vec<f32> {
+        LogMel::window(self, seek, len, frames)
+    }
+}
+
+/// A borrowed mel-major `[n_mels, n_frames]` spectrogram.
+#[derive(Debug, Clone, Copy)]
+pub struct MelSlice<'a> {
+    /// `data[m * n_frames + t]`.
+    pub data: &'a [f32],
+    /// Mel bands.
+    pub n_mels: usize,
+    /// Frames.
+    pub n_frames: usize,
+}
+
+impl Features for MelSlice<'_> {
+    fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+    fn n_frames(&self) -> usize {
+        self.n_frames
+    }
+    fn window(&self, seek: usize, len: usize, frames: usize) -> Vec<f32> {
+        window_of(self.data, self.n_mels, self.n_frames, seek, len, frames)
+    }
+}
+
+/// The log-mel of a whole input computed one window at a time: equal to
+/// [`LogMel::compute`]'s values, without keeping the spectrogram (a 2-hour
+/// input's would be 230 MB). Construction streams once over the input for the
+/// global maximum (step 9 needs it before the first window); each
+/// [`Features::window`] then recomputes only that window's frames.
+pub struct MelWindows<'a> {
+    stft: Stft<'a>,
+    floor: f32,
+}
+
+impl<'a> MelWindows<'a> {
+    /// Prepare windows of `samples` (16 kHz mono) with `n_mels` bands.
+    pub fn new(samples: &'a [f32], n_mels: usize) -> Self {
+        let stft = Stft::new(samples, n_mels);
+        let floor = stft.global_max() - 8.0;
+        Self { stft, floor }
+    }
+}
+
+impl Features for MelWindows<'_> {
+    fn n_mels(&self) -> usize {
+        self.stft.n_mels
+    }
+    fn n_frames(&self) -> usize {
+        self.stft.n_frames()
+    }
+    fn window(&self, seek: usize, len: usize, frames: usize) -> Vec<f32> {
+        let n_mels = self.stft.n_mels;
+        let end = seek.saturating_add(len).min(self.stft.n_frames());
         let take = end.saturating_sub(seek).min(frames);
-        let mut out = vec![0f32; self.n_mels * frames];
+        let mut out = vec![0f32; n_mels * frames];
         if take > 0 {
-            for (dst, src) in out
-                .chunks_exact_mut(frames)
-                .zip(self.data.chunks_exact(self.n_frames))
-            {
-                dst[..take].copy_from_slice(&src[seek..seek + take]);
+            let mut frame_major = vec![0f32; take * n_mels];
+            self.stft.log_frames(seek, &mut frame_major);
+            for (m, dst) in out.chunks_exact_mut(frames).enumerate() {
+                for (t, v) in dst[..take].iter_mut().enumerate() {
+                    *v = normalise(frame_major[t * n_mels + m], self.floor);
+                }
             }
         }
         out
@@ -336,6 +510,39 @@ mod tests {
         assert_eq!(lm.window(0, 3, 2), vec![1.0, 2.0, 4.0, 5.0]);
         assert_eq!(lm.window(0, 1, 2), vec![1.0, 0.0, 4.0, 0.0]);
         assert_eq!(lm.window(7, 3, 2), vec![0.0; 4]);
+    }
+
+    #[test]
+    fn windows_on_demand_equal_the_whole_input_spectrogram() {
+        // A chirp with a loud burst near the end: the global maximum (step 9)
+        // lies outside most windows, so a per-window maximum would differ.
+        let n = 16000 * 75 + 123;
+        let samples: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f32 / 16000.0;
+                let amp = if (70.0..70.5).contains(&t) { 0.9 } else { 0.01 };
+                amp * (2.0 * std::f32::consts::PI * (200.0 + 20.0 * t) * t).sin()
+            })
+            .collect();
+        let whole = LogMel::compute(&samples, 80);
+        let lazy = MelWindows::new(&samples, 80);
+        assert_eq!(Features::n_frames(&lazy), whole.n_frames);
+        let slice = MelSlice {
+            data: &whole.data,
+            n_mels: 80,
+            n_frames: whole.n_frames,
+        };
+        for (seek, len) in [
+            (0, 3000),
+            (1234, 3000),
+            (6000, 1500),
+            (7400, 3000),
+            (9000, 10),
+        ] {
+            let want = whole.window(seek, len, N_FRAMES);
+            assert_eq!(lazy.window(seek, len, N_FRAMES), want, "seek {seek}");
+            assert_eq!(Features::window(&slice, seek, len, N_FRAMES), want);
+        }
     }
 
     #[test]
