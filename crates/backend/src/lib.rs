@@ -7,8 +7,10 @@
 #![deny(missing_docs)]
 
 pub mod cpu;
+mod compute_type;
 mod error;
 
+pub use compute_type::ComputeType;
 pub use error::BackendError;
 use vkw_model::HParams;
 

@@ -3,7 +3,6 @@
 //! once per window, FFN, and the tied output projection.
 
 use super::attention::{attention, cached_self_attention, Mat};
-use super::matmul::widen_row;
 use super::ops::add_assign;
 use super::weights::{ffn_residual, project_residual, Scratch, Weights};
 use crate::{BackendError, LogitsAt};
@@ -169,7 +168,7 @@ pub fn decode(
     // Embeddings (no √d scaling, spec §4.6) plus learned positions.
     let mut x = vec![0f32; rows * d];
     for (r, row) in x.chunks_mut(d).enumerate() {
-        widen_row(w.embed.view(), tokens[r] as usize, d, row);
+        w.embed.row(tokens[r] as usize, row);
         let pos = base + r % t;
         add_assign(row, &w.dec_pos[pos * d..(pos + 1) * d]);
     }

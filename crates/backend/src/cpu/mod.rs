@@ -1,11 +1,14 @@
-//! The CPU backend: float32 compute on SIMD GEMM kernels, threaded with rayon.
+//! The CPU backend: float32 compute on SIMD GEMM kernels, or int8 matmuls
+//! (`int8/`), threaded with rayon.
 //!
-//! Weights stay in their stored dtype (see `weights.rs`); activations are f32.
+//! Weights stay in their stored dtype (see `weights.rs`) unless the compute
+//! type asks for int8, float16 or bfloat16; activations are f32.
 
 mod attention;
 mod decoder;
 mod encoder;
 mod gemv;
+pub mod int8;
 pub mod matmul;
 pub mod ops;
 pub mod vmath;
@@ -13,10 +16,10 @@ mod weights;
 
 pub use decoder::CpuState;
 
-use crate::{Backend, BackendError, LogitsAt};
+use crate::{Backend, BackendError, ComputeType, LogitsAt};
 use std::sync::Arc;
 use vkw_model::{HParams, WhisperModel};
-use weights::Weights;
+use weights::{Storage, Weights};
 
 /// Encoder output of a batch of windows: `[batch, frames, d]`.
 pub struct CpuEncoded {
@@ -30,23 +33,83 @@ pub struct CpuBackend {
     model: Arc<WhisperModel>,
     weights: Weights,
     pool: rayon::ThreadPool,
+    compute_type: ComputeType,
 }
 
 impl CpuBackend {
-    /// Prepare a model for the CPU with `threads` worker threads (0 = all cores).
+    /// Prepare a model for the CPU with `threads` worker threads (0 = all
+    /// cores), computing in float32 on the stored weights
+    /// ([`ComputeType::Default`]; token-exact with faster-whisper's float32).
     pub fn new(model: Arc<WhisperModel>, threads: usize) -> Result<Self, BackendError> {
+        Self::with_compute_type(model, threads, ComputeType::Default)
+    }
+
+    /// Prepare a model with a compute type (CTranslate2's names):
+    ///
+    /// * `default`, `float32`: weights in their stored dtype, float32 compute.
+    /// * `float16`, `bfloat16`: weights narrowed to that type at load (if
+    ///   they are not already), float32 accumulation.
+    /// * `int8`, `int8_float32`, `int8_float16`, `int8_bfloat16`: the Linear
+    ///   layers and the tied embedding / output projection quantised per row
+    ///   at load (spec §2.6; an int8 model's weights are used as stored), int8
+    ///   activations, int32 accumulation; float32 elsewhere (the CPU has no
+    ///   faster float16 arithmetic, and CTranslate2 also converts
+    ///   `int8_float16` to `int8_float32` on the CPU).
+    /// * `auto`: int8 where this CPU has SIMD int8 kernels, else `default`.
+    /// * `int16`: an error (no int16 kernels).
+    ///
+    /// Quantised weights replace the float weights this backend reads; the
+    /// float tensors stay in `model` only as long as the caller keeps it.
+    pub fn with_compute_type(
+        model: Arc<WhisperModel>,
+        threads: usize,
+        compute_type: ComputeType,
+    ) -> Result<Self, BackendError> {
+        let compute_type = Self::resolve(compute_type)?;
+        let storage = match compute_type {
+            c if c.is_int8() => Storage::Int8,
+            ComputeType::Float16 => Storage::F16,
+            ComputeType::Bfloat16 => Storage::BF16,
+            _ => Storage::Stored,
+        };
         let hp = model.hparams;
-        let weights = Weights::load(&model.weights, hp.encoder_layers, hp.decoder_layers)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("vkwhisper-cpu-{i}"))
             .build()
             .map_err(|e| BackendError::Device(format!("cannot start CPU threads: {e}")))?;
+        // Quantising is parallel: do it on this backend's threads.
+        let weights = pool.install(|| {
+            Weights::load(
+                &model.weights,
+                hp.encoder_layers,
+                hp.decoder_layers,
+                storage,
+            )
+        })?;
         Ok(Self {
             model,
             weights,
             pool,
+            compute_type,
         })
+    }
+
+    /// What a requested compute type means on this CPU (`auto` resolved).
+    pub fn resolve(requested: ComputeType) -> Result<ComputeType, BackendError> {
+        match requested {
+            ComputeType::Int16 => Err(BackendError::Unsupported(
+                "compute type int16 on the CPU: use int8 or float32".into(),
+            )),
+            ComputeType::Auto if int8::Isa::best() != int8::Isa::Portable => Ok(ComputeType::Int8),
+            ComputeType::Auto => Ok(ComputeType::Default),
+            other => Ok(other),
+        }
+    }
+
+    /// The compute type in use (`auto` already resolved).
+    pub fn compute_type(&self) -> ComputeType {
+        self.compute_type
     }
 
     /// The model this backend runs.

@@ -2,14 +2,38 @@
 //! their stored dtype (float16 stays float16 in RAM); biases and LayerNorm
 //! parameters, which are tiny, are widened to f32 once at load.
 
-use super::matmul::linear;
+use super::int8::{qlinear, Epilogue, QMatrix};
+use super::matmul::{linear, widen_row};
 use super::ops::{add_assign, gelu, layer_norm};
 use std::sync::Arc;
 use vkw_model::{ModelBin, ModelError, Tensor, TensorData, WeightView};
 
+/// How the matrices of the Linear layers are held (chosen from the compute
+/// type, see [`super::CpuBackend::with_compute_type`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// The stored dtype (float32 compute; float16 stays float16 in RAM).
+    Stored,
+    /// float16 (float32 models are narrowed at load).
+    F16,
+    /// bfloat16.
+    BF16,
+    /// int8, quantised per row at load (spec §2.6) and packed for the int8
+    /// kernels; activations are quantised per row at run time.
+    Int8,
+}
+
+enum Store {
+    /// A tensor of the model (f32/f16/bf16/int8 with scales), shared with it.
+    Float(Arc<Tensor>),
+    /// Packed int8 for the int8 kernels.
+    Int8(QMatrix),
+}
+
 /// A Linear (or flattened Conv1D) layer: `y = x · Wᵀ + b`.
+#[derive(Clone)]
 pub struct Linear {
-    w: Arc<Tensor>,
+    w: Arc<Store>,
     /// Output features.
     pub rows: usize,
     /// Input features.
@@ -19,17 +43,21 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Load `<prefix>/weight` and (if present) `<prefix>/bias`.
-    pub fn load(m: &ModelBin, prefix: &str) -> Result<Self, ModelError> {
+    /// Load `<prefix>/weight` and (if present) `<prefix>/bias`, held as
+    /// `storage` says.
+    pub fn load(m: &ModelBin, prefix: &str, storage: Storage) -> Result<Self, ModelError> {
         let name = format!("{prefix}/weight");
         let mut w = m.get_arc(&name)?;
+        let narrow = |data: TensorData, w: &Tensor| {
+            Arc::new(Tensor {
+                shape: w.shape.clone(),
+                data,
+                scale: None,
+            })
+        };
         if w.view().is_none() {
             // int16 / int32 weights have no kernel: dequantise once (spec §2.6).
-            w = Arc::new(Tensor {
-                shape: w.shape.clone(),
-                data: TensorData::F32(w.to_f32()),
-                scale: None,
-            });
+            w = narrow(TensorData::F32(w.to_f32()), &w);
         }
         if let TensorData::I8(_) = w.data {
             let (rows, _) = w.rows_cols();
@@ -41,9 +69,29 @@ impl Linear {
             }
         }
         let (rows, cols) = w.rows_cols();
+        let store = match (storage, &w.data) {
+            (Storage::F16, d) if !matches!(d, TensorData::F16(_)) => {
+                let v = w.to_f32().iter().map(|&x| half::f16::from_f32(x)).collect();
+                Store::Float(narrow(TensorData::F16(v), &w))
+            }
+            (Storage::BF16, d) if !matches!(d, TensorData::BF16(_)) => {
+                let v = w
+                    .to_f32()
+                    .iter()
+                    .map(|&x| half::bf16::from_f32(x))
+                    .collect();
+                Store::Float(narrow(TensorData::BF16(v), &w))
+            }
+            (Storage::Int8, _) => {
+                // `load` checked above that a view exists.
+                let view = w.view().unwrap_or(WeightView::F32(&[]));
+                Store::Int8(QMatrix::from_view(view, rows, cols))
+            }
+            _ => Store::Float(w),
+        };
         let bias = m.try_get(&format!("{prefix}/bias")).map(|b| b.to_f32());
         Ok(Self {
-            w,
+            w: Arc::new(store),
             rows,
             cols,
             bias,
@@ -52,22 +100,48 @@ impl Linear {
 
     /// `out[rows, self.rows] = x[rows, self.cols] · Wᵀ + b`.
     pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        linear(
-            x,
-            rows,
-            self.cols,
-            self.cols,
-            self.view(),
-            self.rows,
-            self.bias.as_deref(),
-            out,
-        );
+        self.forward_epi(x, rows, Epilogue::None, out);
     }
 
-    /// The weight in its stored type.
-    pub fn view(&self) -> WeightView<'_> {
-        // `load` guarantees a view exists.
-        self.w.view().unwrap_or(WeightView::F32(&[]))
+    /// `out = GELU(x · Wᵀ + b)` (FFN up-projection; fused into the int8
+    /// kernel's store).
+    pub fn forward_gelu(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        self.forward_epi(x, rows, Epilogue::Gelu, out);
+    }
+
+    fn forward_epi(&self, x: &[f32], rows: usize, epi: Epilogue, out: &mut [f32]) {
+        match &*self.w {
+            Store::Int8(q) => qlinear(
+                x,
+                rows,
+                self.cols,
+                self.cols,
+                q,
+                self.bias.as_deref(),
+                epi,
+                out,
+            ),
+            Store::Float(t) => {
+                // `load` guarantees a view exists.
+                let view = t.view().unwrap_or(WeightView::F32(&[]));
+                let bias = self.bias.as_deref();
+                linear(x, rows, self.cols, self.cols, view, self.rows, bias, out);
+                if epi == Epilogue::Gelu {
+                    gelu(&mut out[..rows * self.rows]);
+                }
+            }
+        }
+    }
+
+    /// Row `r` of the weight as f32 (an embedding lookup).
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        match &*self.w {
+            Store::Int8(q) => q.row_f32(r, out),
+            Store::Float(t) => {
+                let view = t.view().unwrap_or(WeightView::F32(&[]));
+                widen_row(view, r, self.cols, out);
+            }
+        }
     }
 }
 
@@ -160,17 +234,33 @@ pub struct Weights {
 
 impl Weights {
     /// Gather every weight the forward pass uses.
-    pub fn load(m: &ModelBin, enc_layers: usize, dec_layers: usize) -> Result<Self, ModelError> {
+    ///
+    /// With `Storage::Int8` every Linear layer and the tied embedding /
+    /// output projection become int8 (they are quantisable, spec §2.6); the
+    /// two convolutions keep their float weights, as CTranslate2's oneDNN
+    /// CPU build dequantises int8 Conv1D weights to float (§2.6).
+    pub fn load(
+        m: &ModelBin,
+        enc_layers: usize,
+        dec_layers: usize,
+        storage: Storage,
+    ) -> Result<Self, ModelError> {
+        let lin = |name: &str| Linear::load(m, name, storage);
+        let conv_storage = if storage == Storage::Int8 {
+            Storage::Stored
+        } else {
+            storage
+        };
         let enc = (0..enc_layers)
             .map(|i| {
                 let p = format!("encoder/layer_{i}");
                 Ok(EncoderLayer {
                     attn_norm: Norm::load(m, &format!("{p}/self_attention/layer_norm"))?,
-                    qkv: Linear::load(m, &format!("{p}/self_attention/linear_0"))?,
-                    out: Linear::load(m, &format!("{p}/self_attention/linear_1"))?,
+                    qkv: lin(&format!("{p}/self_attention/linear_0"))?,
+                    out: lin(&format!("{p}/self_attention/linear_1"))?,
                     ffn_norm: Norm::load(m, &format!("{p}/ffn/layer_norm"))?,
-                    fc1: Linear::load(m, &format!("{p}/ffn/linear_0"))?,
-                    fc2: Linear::load(m, &format!("{p}/ffn/linear_1"))?,
+                    fc1: lin(&format!("{p}/ffn/linear_0"))?,
+                    fc2: lin(&format!("{p}/ffn/linear_1"))?,
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -179,15 +269,15 @@ impl Weights {
                 let p = format!("decoder/layer_{i}");
                 Ok(DecoderLayer {
                     self_norm: Norm::load(m, &format!("{p}/self_attention/layer_norm"))?,
-                    self_qkv: Linear::load(m, &format!("{p}/self_attention/linear_0"))?,
-                    self_out: Linear::load(m, &format!("{p}/self_attention/linear_1"))?,
+                    self_qkv: lin(&format!("{p}/self_attention/linear_0"))?,
+                    self_out: lin(&format!("{p}/self_attention/linear_1"))?,
                     cross_norm: Norm::load(m, &format!("{p}/attention/layer_norm"))?,
-                    cross_q: Linear::load(m, &format!("{p}/attention/linear_0"))?,
-                    cross_kv: Linear::load(m, &format!("{p}/attention/linear_1"))?,
-                    cross_out: Linear::load(m, &format!("{p}/attention/linear_2"))?,
+                    cross_q: lin(&format!("{p}/attention/linear_0"))?,
+                    cross_kv: lin(&format!("{p}/attention/linear_1"))?,
+                    cross_out: lin(&format!("{p}/attention/linear_2"))?,
                     ffn_norm: Norm::load(m, &format!("{p}/ffn/layer_norm"))?,
-                    fc1: Linear::load(m, &format!("{p}/ffn/linear_0"))?,
-                    fc2: Linear::load(m, &format!("{p}/ffn/linear_1"))?,
+                    fc1: lin(&format!("{p}/ffn/linear_0"))?,
+                    fc2: lin(&format!("{p}/ffn/linear_1"))?,
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -196,17 +286,24 @@ impl Weights {
         } else {
             "decoder/embeddings"
         };
+        // The projection is normally an alias of the embeddings (tied): one
+        // copy serves both.
+        let embed = lin("decoder/embeddings")?;
         Ok(Self {
-            conv1: Linear::load(m, "encoder/conv1")?,
-            conv2: Linear::load(m, "encoder/conv2")?,
+            conv1: Linear::load(m, "encoder/conv1", conv_storage)?,
+            conv2: Linear::load(m, "encoder/conv2", conv_storage)?,
             enc_pos: m.get("encoder/position_encodings/encodings")?.to_f32(),
             enc_layers: enc,
             enc_norm: Norm::load(m, "encoder/layer_norm")?,
-            embed: Linear::load(m, "decoder/embeddings")?,
+            embed: embed.clone(),
             dec_pos: m.get("decoder/position_encodings/encodings")?.to_f32(),
             dec_layers: dec,
             dec_norm: Norm::load(m, "decoder/layer_norm")?,
-            proj: Linear::load(m, proj_name)?,
+            proj: if proj_name == "decoder/embeddings" {
+                embed
+            } else {
+                lin(proj_name)?
+            },
         })
     }
 }
@@ -250,8 +347,7 @@ pub fn ffn_residual(
     s: &mut Scratch,
 ) {
     norm.forward(x, eps, &mut s.h);
-    fc1.forward(&s.h, rows, &mut s.ff);
-    gelu(&mut s.ff);
+    fc1.forward_gelu(&s.h, rows, &mut s.ff);
     fc2.forward(&s.ff, rows, &mut s.proj);
     add_assign(x, &s.proj);
 }

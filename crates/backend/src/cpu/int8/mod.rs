@@ -1,0 +1,464 @@
+//! int8 matmul: `y = x · Wᵀ + b` with int8 weights and int8 activations,
+//! accumulated in int32, as CTranslate2 computes its int8 Linear layers on
+//! the CPU (spec §2.6, "What CT2 does at run time").
+//!
+//! * Weights are quantised per output row (`scale = 127 / max|row|`,
+//!   `q = round_half_even(w · scale)`, spec §2.6), or taken as stored from an
+//!   int8 model, and repacked once at load into blocks of 16 output rows with
+//!   4 consecutive inputs per row interleaved (`[block][k/4][16][4]`). One
+//!   64-byte load is then the 4-input slices of 16 rows, which is exactly
+//!   the operand of a `vpdpbusd` against 4 broadcast activation bytes: no
+//!   horizontal sums, 16 outputs per instruction.
+//! * Activations are quantised per row at run time the same way (CT2 does
+//!   this per batch row too), so `y[i, j] = acc[i, j] / (a_scale[i] ·
+//!   w_scale[j]) + b[j]`.
+//! * `vpdpbusd` multiplies *unsigned* by signed bytes, so the VNNI kernels
+//!   feed `q + 128` and subtract `128 · Σ_k q_w[j, k]` (precomputed per row).
+//!   The AVX2 kernel instead moves the sign of each activation onto the
+//!   weight (`|x| · sign(w, x)`), which keeps `vpmaddubsw` from saturating.
+//!
+//! Kernels are chosen at run time ([`Isa::best`]): AVX-512 VNNI, AVX-VNNI,
+//! AVX2, or a portable fallback. Every kernel computes the same integers,
+//! so the result does not depend on the path.
+
+mod x86;
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use vkw_model::WeightView;
+
+/// Output rows per packed block (one 512-bit vector of int32 results).
+pub const BLOCK: usize = 16;
+/// Rows of `x` one kernel call handles.
+pub const MR: usize = 8;
+
+/// An int8 kernel family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 with VNNI (`vpdpbusd` on 512-bit vectors).
+    Avx512Vnni,
+    /// AVX-VNNI (`vpdpbusd` on 256-bit vectors, VEX-encoded).
+    AvxVnni,
+    /// AVX2 (`vpmaddubsw` + `vpmaddwd`).
+    Avx2,
+    /// Plain Rust; any CPU.
+    Portable,
+}
+
+impl Isa {
+    /// Every kernel family, fastest first.
+    pub const ALL: [Isa; 4] = [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2, Isa::Portable];
+
+    /// Whether this CPU can run the family.
+    pub fn supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The name used by `VKW_INT8_KERNEL` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512Vnni => "avx512vnni",
+            Isa::AvxVnni => "avxvnni",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// The fastest family this CPU runs, unless `VKW_INT8_KERNEL` names a
+    /// supported one (for benchmarking the fallbacks). Detected once.
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            let forced = std::env::var("VKW_INT8_KERNEL").ok();
+            let forced = Isa::ALL
+                .into_iter()
+                .find(|i| Some(i.name()) == forced.as_deref() && i.supported());
+            forced.unwrap_or_else(|| {
+                Isa::ALL
+                    .into_iter()
+                    .find(|i| i.supported())
+                    .unwrap_or(Isa::Portable)
+            })
+        })
+    }
+
+    /// Whether the kernels take activations as `q + 128` (unsigned bytes).
+    fn offset(self) -> bool {
+        matches!(self, Isa::Avx512Vnni | Isa::AvxVnni)
+    }
+}
+
+/// An int8 weight `[n, k]`, packed for the kernels (see the module docs).
+pub struct QMatrix {
+    /// Output features.
+    pub n: usize,
+    /// Input features.
+    pub k: usize,
+    /// `k` rounded up to a multiple of 4 (padding is zero).
+    kp: usize,
+    /// `[ceil(n/16)][kp/4][16][4]`; rows past `n` are zero.
+    data: Vec<i8>,
+    /// Per-row scale (`W ≈ q / scale`), padded with 1.
+    scale: Vec<f32>,
+    /// `1 / scale`, padded with 1.
+    inv_scale: Vec<f32>,
+    /// `128 · Σ_k q[j, k]`: what the unsigned-activation kernels add.
+    comp: Vec<i32>,
+}
+
+/// Quantise one row by the spec's per-row rule (§2.6) into `q`; returns the
+/// scale (`127 / max|row|`, or 1 for an all-zero row).
+pub fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
+    let amax = row.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let scale = if amax == 0.0 { 1.0 } else { 127.0 / amax };
+    for (o, &v) in q.iter_mut().zip(row) {
+        *o = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+    }
+    scale
+}
+
+impl QMatrix {
+    /// Pack a weight `[n, k]`: float weights are quantised per row (§2.6),
+    /// int8 weights are taken as stored with their scales.
+    pub fn from_view(w: WeightView<'_>, n: usize, k: usize) -> Self {
+        let kp = k.div_ceil(4) * 4;
+        let blocks = n.div_ceil(BLOCK);
+        let mut data = vec![0i8; blocks * BLOCK * kp];
+        let mut scale = vec![1f32; blocks * BLOCK];
+        let mut comp = vec![0i32; blocks * BLOCK];
+        data.par_chunks_mut(BLOCK * kp)
+            .zip(scale.par_chunks_mut(BLOCK))
+            .zip(comp.par_chunks_mut(BLOCK))
+            .enumerate()
+            .for_each(|(b, ((dst, sc), cp))| {
+                let mut f = vec![0f32; k];
+                let mut q = vec![0i8; k];
+                for (r, (s, c)) in sc.iter_mut().zip(cp.iter_mut()).enumerate() {
+                    let row = b * BLOCK + r;
+                    if row >= n {
+                        break;
+                    }
+                    match w {
+                        WeightView::I8 { data, scale } => {
+                            q.copy_from_slice(&data[row * k..(row + 1) * k]);
+                            *s = scale[row];
+                        }
+                        _ => {
+                            super::matmul::widen_row(w, row, k, &mut f);
+                            *s = quantize_row(&f, &mut q);
+                        }
+                    }
+                    *c = 128 * q.iter().map(|&v| i32::from(v)).sum::<i32>();
+                    for (c, &v) in q.iter().enumerate() {
+                        dst[(c / 4) * BLOCK * 4 + r * 4 + c % 4] = v;
+                    }
+                }
+            });
+        let inv_scale = scale.iter().map(|s| 1.0 / s).collect();
+        Self {
+            n,
+            k,
+            kp,
+            data,
+            scale,
+            inv_scale,
+            comp,
+        }
+    }
+
+    #[inline(always)]
+    fn at(data: &[i8], kp: usize, r: usize, c: usize) -> i8 {
+        data[(r / BLOCK) * BLOCK * kp + (c / 4) * BLOCK * 4 + (r % BLOCK) * 4 + c % 4]
+    }
+
+    /// Row `r` dequantised (`q / scale`, spec §2.6): the embedding lookup of
+    /// a tied embedding/projection matrix.
+    pub fn row_f32(&self, r: usize, out: &mut [f32]) {
+        let s = self.scale[r];
+        for (c, o) in out[..self.k].iter_mut().enumerate() {
+            *o = f32::from(Self::at(&self.data, self.kp, r, c)) / s;
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() + 12 * self.scale.len()
+    }
+}
+
+/// Activations of one call, quantised per row.
+struct QActs {
+    /// `[m, kp]` bytes (`q`, or `q + 128` for the VNNI kernels).
+    data: Vec<u8>,
+    /// `1 / scale` per row.
+    inv: Vec<f32>,
+}
+
+thread_local! {
+    /// Reused per calling thread so decoder steps do not allocate.
+    static ACTS: RefCell<QActs> = const { RefCell::new(QActs { data: Vec::new(), inv: Vec::new() }) };
+}
+
+fn quantize_acts(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    stride: usize,
+    kp: usize,
+    offset: bool,
+    a: &mut QActs,
+) {
+    a.data.clear();
+    a.data.resize(m * kp, if offset { 128 } else { 0 });
+    a.inv.clear();
+    a.inv.resize(m, 1.0);
+    let work = |(i, (dst, inv)): (usize, (&mut [u8], &mut f32))| {
+        let row = &x[i * stride..i * stride + k];
+        let amax = row.iter().fold(0f32, |mx, &v| mx.max(v.abs()));
+        let scale = if amax == 0.0 { 1.0 } else { 127.0 / amax };
+        let bias = if offset { 128i32 } else { 0 };
+        for (o, &v) in dst.iter_mut().zip(row) {
+            // q in [-127, 127]; `as u8` keeps the two's-complement bits for
+            // the signed kernels, `+ 128` makes it unsigned for VNNI.
+            *o = ((v * scale).round_ties_even().clamp(-127.0, 127.0) as i32 + bias) as u8;
+        }
+        *inv = 1.0 / scale;
+    };
+    let it = a.data.chunks_mut(kp).zip(a.inv.iter_mut()).enumerate();
+    if m * k >= 1 << 16 {
+        a.data
+            .par_chunks_mut(kp)
+            .zip(a.inv.par_iter_mut())
+            .enumerate()
+            .for_each(work);
+    } else {
+        it.for_each(work);
+    }
+}
+
+/// What is applied to `x · Wᵀ + b` before it is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epilogue {
+    /// Nothing.
+    None,
+    /// Exact (erf) GELU (spec §4.4): fuses FC1's bias and activation.
+    Gelu,
+}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint (row, column) tiles of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// `out[m, n] = epilogue(x[m, k] · Wᵀ + bias)` with the best kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn qlinear(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    x_stride: usize,
+    w: &QMatrix,
+    bias: Option<&[f32]>,
+    epi: Epilogue,
+    out: &mut [f32],
+) {
+    qlinear_with(Isa::best(), x, m, k, x_stride, w, bias, epi, out)
+}
+
+/// [`qlinear`] on a given kernel family (tests force each one).
+///
+/// # Panics
+/// If `isa` is not [`Isa::supported`] or the shapes do not fit.
+#[allow(clippy::too_many_arguments)]
+pub fn qlinear_with(
+    isa: Isa,
+    x: &[f32],
+    m: usize,
+    k: usize,
+    x_stride: usize,
+    w: &QMatrix,
+    bias: Option<&[f32]>,
+    epi: Epilogue,
+    out: &mut [f32],
+) {
+    assert!(isa.supported(), "int8 kernel {isa:?} not supported here");
+    assert_eq!(k, w.k);
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(x.len() >= (m - 1) * x_stride + k && out.len() >= m * n);
+    assert!(bias.is_none_or(|b| b.len() >= n));
+    ACTS.with_borrow_mut(|a| {
+        quantize_acts(x, m, k, x_stride, w.kp, isa.offset(), a);
+        run(isa, a, m, n, w, bias, epi, OutPtr(out.as_mut_ptr()));
+    });
+}
+
+/// Rows and 16-column blocks per task: decoder steps (few rows) split the
+/// columns finely; the encoder tiles rows too so a task's activations stay
+/// in L2 while its weight blocks stay in L1.
+fn tiling(m: usize, blocks: usize) -> (usize, usize) {
+    if m <= MR {
+        (m, 8.min(blocks))
+    } else {
+        (8 * MR, 8.min(blocks))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    isa: Isa,
+    a: &QActs,
+    m: usize,
+    n: usize,
+    w: &QMatrix,
+    bias: Option<&[f32]>,
+    epi: Epilogue,
+    out: OutPtr,
+) {
+    let blocks = n.div_ceil(BLOCK);
+    let (rows_per, blocks_per) = tiling(m, blocks);
+    let (rt, bt) = (m.div_ceil(rows_per), blocks.div_ceil(blocks_per));
+    let task = |t: usize| {
+        let (r0, b0) = ((t / bt) * rows_per, (t % bt) * blocks_per);
+        let (r1, b1) = ((r0 + rows_per).min(m), (b0 + blocks_per).min(blocks));
+        let mut acc = [[0i32; BLOCK]; MR];
+        for b in b0..b1 {
+            let mut i0 = r0;
+            while i0 < r1 {
+                let mr = (r1 - i0).min(MR);
+                let xp = a.data[i0 * w.kp..].as_ptr();
+                let wp = w.data[b * BLOCK * w.kp..].as_ptr();
+                // SAFETY: xp points at `mr` rows of `kp` bytes, wp at one
+                // packed block of `16 · kp` bytes; `isa` is supported.
+                unsafe { kernel(isa, mr, xp, w.kp, wp, w.kp / 4, &mut acc) };
+                store(a, w, i0, mr, b, n, bias, epi, &acc, out, isa.offset());
+                i0 += mr;
+            }
+        }
+    };
+    let tasks = rt * bt;
+    if tasks > 1 && rayon::current_num_threads() > 1 && m * n * w.k >= 1 << 16 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Dequantise, add the bias, apply the epilogue and store one tile.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn store(
+    a: &QActs,
+    w: &QMatrix,
+    i0: usize,
+    mr: usize,
+    b: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    epi: Epilogue,
+    acc: &[[i32; BLOCK]; MR],
+    out: OutPtr,
+    offset: bool,
+) {
+    let j0 = b * BLOCK;
+    let width = (n - j0).min(BLOCK);
+    let comp = &w.comp[j0..j0 + BLOCK];
+    let inv = &w.inv_scale[j0..j0 + BLOCK];
+    for (i, acc_row) in acc.iter().enumerate().take(mr) {
+        let ai = a.inv[i0 + i];
+        let mut v = [0f32; BLOCK];
+        for c in 0..BLOCK {
+            let q = if offset {
+                acc_row[c] - comp[c]
+            } else {
+                acc_row[c]
+            };
+            v[c] = q as f32 * (ai * inv[c]);
+        }
+        if let Some(bb) = bias {
+            for c in 0..width {
+                v[c] += bb[j0 + c];
+            }
+        }
+        if epi == Epilogue::Gelu {
+            super::vmath::gelu(&mut v[..width]);
+        }
+        // SAFETY: this task alone writes row i0+i, columns j0..j0+width,
+        // which lie inside out[m, n].
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add((i0 + i) * n + j0), width) };
+        dst.copy_from_slice(&v[..width]);
+    }
+}
+
+/// `acc[i][c] = Σ_k x[i, k] · w[block row c, k]` for `mr` rows.
+///
+/// # Safety
+/// `x` must hold `mr` rows of `xs ≥ 4·steps` bytes, `w` one block of
+/// `64 · steps` bytes, and `isa` must be supported.
+unsafe fn kernel(
+    isa: Isa,
+    mr: usize,
+    x: *const u8,
+    xs: usize,
+    w: *const i8,
+    steps: usize,
+    acc: &mut [[i32; BLOCK]; MR],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => x86::avx512vnni(mr, x, xs, w, steps, acc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::AvxVnni => x86::avxvnni(mr, x, xs, w, steps, acc),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::avx2(mr, x, xs, w, steps, acc),
+        _ => portable(mr, x, xs, w, steps, acc),
+    }
+}
+
+/// The reference kernel: signed activations, plain integer loops.
+unsafe fn portable(
+    mr: usize,
+    x: *const u8,
+    xs: usize,
+    w: *const i8,
+    steps: usize,
+    acc: &mut [[i32; BLOCK]; MR],
+) {
+    for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
+        let xr = std::slice::from_raw_parts(x.add(i * xs) as *const i8, steps * 4);
+        let wb = std::slice::from_raw_parts(w, steps * 64);
+        *acc_row = [0; BLOCK];
+        for (s, xq) in xr.chunks_exact(4).enumerate() {
+            let ws = &wb[s * 64..s * 64 + 64];
+            for (c, a) in acc_row.iter_mut().enumerate() {
+                let wr = &ws[c * 4..c * 4 + 4];
+                *a += (0..4)
+                    .map(|t| i32::from(xq[t]) * i32::from(wr[t]))
+                    .sum::<i32>();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
