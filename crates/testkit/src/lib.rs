@@ -28,3 +28,23 @@ pub fn model_dir(name: &str) -> Option<PathBuf> {
     eprintln!("skipping: model {name} not installed (run scripts/fetch-models.sh)");
     None
 }
+
+/// The installed Silero VAD model (`<cache>/vad/silero_vad_v6.onnx`), or
+/// `None` with a message when it is absent locally; a failure under
+/// `CI=true`, like [`model_dir`].
+pub fn vad_model() -> Option<PathBuf> {
+    let cache = std::env::var_os("VKWHISPER_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vkwhisper")))?;
+    let file = cache.join("vad").join("silero_vad_v6.onnx");
+    if file.is_file() {
+        return Some(file);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "Silero VAD model missing at {}: run scripts/fetch-models.sh vad",
+        file.display()
+    );
+    eprintln!("skipping: Silero VAD model not installed (run scripts/fetch-models.sh vad)");
+    None
+}
