@@ -42,7 +42,7 @@ pub struct TranscribeArgs {
     )]
     pub device: Device,
 
-    /// Compute type, as CTranslate2 names them: auto or float32 (int8 and float16 come with the CPU-speed work).
+    /// Compute type, as CTranslate2 names them: auto (int8 where the CPU has int8 SIMD), default (the model's stored type), int8, int8_float32, int8_float16, int8_bfloat16, float16, bfloat16, float32.
     #[arg(long, default_value = "auto", help_heading = "Model and device")]
     pub compute_type: String,
 
@@ -288,16 +288,24 @@ impl TranscribeArgs {
                 );
             }
         }
-        match self.compute_type.as_str() {
-            "auto" | "float32" | "default" => {}
-            other @ ("int8" | "int8_float32" | "int8_float16" | "int8_bfloat16" | "float16"
-            | "bfloat16" | "int16") => bail!(
-                "--compute-type {other} is not available yet in this version: use float32 or auto"
-            ),
-            other => bail!(
-                "--compute-type '{other}' is unknown: use auto, float32, int8, int8_float32, int8_float16, float16 or bfloat16"
-            ),
-        }
+        self.compute_type()?;
         Ok(o)
+    }
+}
+
+impl TranscribeArgs {
+    /// `--compute-type` parsed (CTranslate2's names; int16 has no CPU kernels).
+    pub fn compute_type(&self) -> Result<vkw_backend::ComputeType> {
+        let ct: vkw_backend::ComputeType = self.compute_type.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--compute-type '{}' is unknown: use {}",
+                self.compute_type,
+                vkw_backend::ComputeType::NAMES.join(", ")
+            )
+        })?;
+        if ct == vkw_backend::ComputeType::Int16 {
+            bail!("--compute-type int16 has no kernels in vkwhisper: use int8 or float32");
+        }
+        Ok(ct)
     }
 }

@@ -49,7 +49,9 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     let model = Arc::new(WhisperModel::load(&dir)?);
     // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.
     let backend = match a.device {
-        Device::Auto | Device::Cpu => CpuBackend::new(model.clone(), a.threads)?,
+        Device::Auto | Device::Cpu => {
+            CpuBackend::with_compute_type(model.clone(), a.threads, a.compute_type()?)?
+        }
     };
     let load_s = started.elapsed().as_secs_f64();
     let transcriber = Transcriber::new(&backend, &model);
