@@ -63,6 +63,17 @@ pub fn is_installed(dir: &Path) -> bool {
 /// The required files `dir` lacks, for error messages.
 pub(crate) fn missing_files(dir: &Path) -> Vec<&'static str> {
     let mut missing = Vec::new();
+    // A transformers Whisper directory (safetensors weights) is loaded as it
+    // is; it carries its vocabulary inside tokenizer.json.
+    if dir.join("model.safetensors").is_file() || dir.join("model.safetensors.index.json").is_file()
+    {
+        for f in ["config.json", "tokenizer.json"] {
+            if !dir.join(f).is_file() {
+                missing.push(f);
+            }
+        }
+        return missing;
+    }
     for f in ["model.bin", "config.json", "tokenizer.json"] {
         if !dir.join(f).is_file() {
             missing.push(f);

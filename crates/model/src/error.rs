@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The model path is not a directory.
-    #[error("{0}: not a model directory (expected a CTranslate2 model directory with model.bin)")]
+    #[error("{0}: not a model directory (expected a CTranslate2 model directory with model.bin, or a transformers Whisper directory with model.safetensors)")]
     NotADirectory(PathBuf),
     /// A required file is missing.
     #[error("{}: file missing ({hint})", path.display())]
@@ -60,6 +60,22 @@ pub enum ModelError {
         found: Vec<usize>,
         /// A description of the expected shape.
         expected: String,
+    },
+    /// A Hugging Face checkpoint of another architecture.
+    #[error("{}: model_type is {model_type:?}, not \"whisper\" (vkwhisper runs Whisper checkpoints only)", path.display())]
+    NotWhisper {
+        /// The checkpoint's config.json.
+        path: PathBuf,
+        /// The `model_type` found.
+        model_type: String,
+    },
+    /// A tensor a Whisper checkpoint needs is absent from its safetensors files.
+    #[error("{}: tensor '{name}' is missing (not a complete transformers Whisper checkpoint; re-save it with save_pretrained)", path.display())]
+    MissingTensor {
+        /// The safetensors file (or the index) searched.
+        path: PathBuf,
+        /// The transformers tensor name.
+        name: String,
     },
     /// config.json, tokenizer.json or the vocabulary is malformed.
     #[error("{}: {msg}", path.display())]

@@ -2,12 +2,17 @@
 //!
 //! [`WhisperModel::load`] reads a model directory: `model.bin` (every binary
 //! version 1–6, every dtype, aliases), `config.json`, `tokenizer.json` and the
-//! vocabulary file. The result is immutable and can be shared between streams
-//! (wrap it in an `Arc`); per-stream state lives in the backend.
+//! vocabulary file — or a Hugging Face transformers Whisper directory
+//! (safetensors), mapped onto the same CTranslate2 variables. The result is
+//! immutable and can be shared between streams (wrap it in an `Arc`);
+//! per-stream state lives in the backend. [`convert`] writes a model back out
+//! as a CTranslate2 directory.
 #![deny(missing_docs)]
 
 mod config;
+pub mod convert;
 mod error;
+mod hf;
 mod hparams;
 mod modelbin;
 mod tensor;
@@ -23,11 +28,22 @@ pub use tokenizer::{SpecialTokens, Task, Tokenizer, LANGUAGES};
 
 use std::path::{Path, PathBuf};
 
+/// Which kind of directory a model was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// A CTranslate2 directory (`model.bin`).
+    Ct2,
+    /// A Hugging Face transformers directory (safetensors), mapped on load.
+    HuggingFace,
+}
+
 /// A loaded CTranslate2 Whisper model: weights, hyper-parameters, config and tokenizer.
 #[derive(Debug)]
 pub struct WhisperModel {
     /// The model directory.
     pub dir: PathBuf,
+    /// What the directory held.
+    pub format: ModelFormat,
     /// Every variable of `model.bin`, aliases resolved.
     pub weights: ModelBin,
     /// Hyper-parameters inferred from shapes (spec §3.4).
@@ -46,10 +62,22 @@ impl WhisperModel {
             return Err(ModelError::NotADirectory(dir.to_path_buf()));
         }
         let bin_path = dir.join("model.bin");
+        if !bin_path.is_file() && hf::is_hf_dir(dir) {
+            let m = hf::load(dir)?;
+            let hparams = HParams::infer(&m.weights)?;
+            return Ok(Self {
+                dir: dir.to_path_buf(),
+                format: ModelFormat::HuggingFace,
+                weights: m.weights,
+                hparams,
+                config: m.config,
+                tokenizer: m.tokenizer,
+            });
+        }
         if !bin_path.is_file() {
             return Err(ModelError::MissingFile {
                 path: bin_path,
-                hint: "a CTranslate2 model directory holds model.bin, config.json, tokenizer.json and vocabulary.*",
+                hint: "a CTranslate2 model directory holds model.bin, config.json, tokenizer.json and vocabulary.*; a transformers one holds model.safetensors (or model.safetensors.index.json), config.json and tokenizer.json",
             });
         }
         let weights = ModelBin::open(&bin_path)?;
@@ -58,6 +86,7 @@ impl WhisperModel {
         let tokenizer = Tokenizer::load(dir, hparams.n_vocab)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            format: ModelFormat::Ct2,
             weights,
             hparams,
             config,

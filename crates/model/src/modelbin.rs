@@ -201,13 +201,55 @@ impl ModelBin {
                 buf.len() - c.pos
             )));
         }
+        Self::assemble(
+            path,
+            binary_version,
+            spec_name,
+            spec_revision,
+            vars,
+            aliases,
+        )
+    }
+
+    /// Build a model from variables made elsewhere (e.g. mapped from a
+    /// Hugging Face checkpoint), as if read from a version-6 file at `path`:
+    /// `<name>_scale` variables are attached and aliases resolved (spec §2.5).
+    pub fn from_variables(
+        path: &Path,
+        spec_name: &str,
+        spec_revision: u32,
+        variables: Vec<(String, Tensor)>,
+        aliases: Vec<(String, String)>,
+    ) -> Result<Self, ModelError> {
+        let vars = variables
+            .into_iter()
+            .map(|(n, t)| (n, Arc::new(t)))
+            .collect();
+        Self::assemble(
+            path,
+            MAX_BINARY_VERSION,
+            spec_name.to_string(),
+            spec_revision,
+            vars,
+            aliases,
+        )
+    }
+
+    fn assemble(
+        path: &Path,
+        binary_version: u32,
+        spec_name: String,
+        spec_revision: u32,
+        mut vars: BTreeMap<String, Arc<Tensor>>,
+        aliases: Vec<(String, String)>,
+    ) -> Result<Self, ModelError> {
         attach_scales(&mut vars);
         // Aliases (spec §2.5): `A → T` also gives `A_scale → T_scale`.
         for (a, t) in &aliases {
-            let target = vars
-                .get(t)
-                .cloned()
-                .ok_or_else(|| corrupt(format!("alias '{a}' points to missing variable '{t}'")))?;
+            let target = vars.get(t).cloned().ok_or_else(|| ModelError::Corrupt {
+                path: path.to_path_buf(),
+                msg: format!("alias '{a}' points to missing variable '{t}'"),
+            })?;
             vars.insert(a.clone(), target);
             if let Some(ts) = vars.get(&format!("{t}_scale")).cloned() {
                 vars.insert(format!("{a}_scale"), ts);
@@ -221,6 +263,20 @@ impl ModelBin {
             vars,
             aliases,
         })
+    }
+
+    /// The variables as stored, sorted by name: aliases (and the `_scale`
+    /// names they imply) are left out, `<name>_scale` variables are included.
+    pub fn stored_variables(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        let skip: std::collections::HashSet<String> = self
+            .aliases
+            .iter()
+            .flat_map(|(a, _)| [a.clone(), format!("{a}_scale")])
+            .collect();
+        self.vars
+            .iter()
+            .filter(move |(n, _)| !skip.contains(n.as_str()))
+            .map(|(n, t)| (n.as_str(), t.as_ref()))
     }
 
     /// A variable by name, or an error naming the file and the variable.

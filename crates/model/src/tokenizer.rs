@@ -129,6 +129,18 @@ impl Tokenizer {
                 msg: format!("not a valid tokenizer.json: {e}"),
             })?;
         let (vocab_path, vocab) = read_vocabulary(dir)?;
+        Self::from_parts(inner, vocab, &vocab_path, n_vocab)
+    }
+
+    /// A tokenizer from a parsed `tokenizer.json` and the full vocabulary
+    /// (`vocab_path` names the vocabulary's source in error messages).
+    pub(crate) fn from_parts(
+        inner: tokenizers::Tokenizer,
+        vocab: Vec<String>,
+        vocab_path: &Path,
+        n_vocab: usize,
+    ) -> Result<Self, ModelError> {
+        let vocab_path = vocab_path.to_path_buf();
         if vocab.len() != n_vocab {
             return Err(ModelError::BadFile {
                 path: vocab_path,
@@ -172,6 +184,11 @@ impl Tokenizer {
             vocab,
             special,
         })
+    }
+
+    /// Every token string, id order (the contents of `vocabulary.json`).
+    pub fn vocabulary(&self) -> &[String] {
+        &self.vocab
     }
 
     /// Vocabulary size.
