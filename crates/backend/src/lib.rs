@@ -9,6 +9,8 @@
 pub mod cpu;
 mod compute_type;
 mod error;
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
 
 pub use compute_type::ComputeType;
 pub use error::BackendError;

@@ -1,0 +1,125 @@
+// out[z][m, n] = alpha · x[z][m, k] · W[z]ᵀ (+ bias) (GELU) (+= out)
+// W is [n, k] row-major (a Linear weight), or [k, n] when FLAG_W_KN is set
+// (attention's P·V). WTYPE is f32 or f16; accumulation is float32.
+struct P {
+    m: u32, n: u32, k: u32, ldx: u32,
+    ldw: u32, ldo: u32, x_off: u32, w_off: u32,
+    o_off: u32, b_off: u32, flags: u32, alpha: f32,
+    bx: u32, bw: u32, bo: u32, pad: u32,
+}
+const FLAG_BIAS: u32 = 1u;
+const FLAG_GELU: u32 = 2u;
+const FLAG_ACC: u32 = 4u;
+const FLAG_W_KN: u32 = 8u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<WTYPE>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+fn epilogue(r: u32, c: u32, z: u32, acc: f32) {
+    var v = acc * p.alpha;
+    if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.b_off + c]; }
+    if ((p.flags & FLAG_GELU) != 0u) { v = gelu_erf(v); }
+    let i = p.o_off + z * p.bo + r * p.ldo + c;
+    if ((p.flags & FLAG_ACC) != 0u) { out[i] = out[i] + v; } else { out[i] = v; }
+}
+
+// Register-blocked tiles: a 16×16 workgroup computes a 64×64 block of out,
+// each invocation 4×4 values, through 16-deep slices of x and W staged in
+// workgroup memory.
+var<workgroup> xs: array<f32, 1024>; // [kk][row]
+var<workgroup> ws: array<f32, 1024>; // [kk][col]
+
+@compute @workgroup_size(16, 16)
+fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 64u;
+    let col0 = wg.x * 64u;
+    let z = wg.z;
+    let xo = p.x_off + z * p.bx;
+    let wo = p.w_off + z * p.bw;
+    let tid = lid.y * 16u + lid.x;
+    let kn = (p.flags & FLAG_W_KN) != 0u;
+    var acc: array<f32, 16>;
+    for (var k0 = 0u; k0 < p.k; k0 = k0 + 16u) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            let e = tid + i * 256u;
+            let r = e / 16u;
+            let kk = e % 16u;
+            let gr = row0 + r;
+            let gk = k0 + kk;
+            var v = 0.0;
+            if (gr < p.m && gk < p.k) { v = x[xo + gr * p.ldx + gk]; }
+            xs[kk * 64u + r] = v;
+            var wv = 0.0;
+            if (kn) {
+                let kk2 = e / 64u;
+                let c = e % 64u;
+                let gc = col0 + c;
+                let gk2 = k0 + kk2;
+                if (gc < p.n && gk2 < p.k) { wv = f32(w[wo + gk2 * p.ldw + gc]); }
+                ws[kk2 * 64u + c] = wv;
+            } else {
+                let gc = col0 + r;
+                if (gc < p.n && gk < p.k) { wv = f32(w[wo + gc * p.ldw + gk]); }
+                ws[kk * 64u + r] = wv;
+            }
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+            let a = vec4<f32>(xs[kk * 64u + lid.y * 4u], xs[kk * 64u + lid.y * 4u + 1u],
+                              xs[kk * 64u + lid.y * 4u + 2u], xs[kk * 64u + lid.y * 4u + 3u]);
+            let b = vec4<f32>(ws[kk * 64u + lid.x * 4u], ws[kk * 64u + lid.x * 4u + 1u],
+                              ws[kk * 64u + lid.x * 4u + 2u], ws[kk * 64u + lid.x * 4u + 3u]);
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                acc[i * 4u] = fma(a[i], b.x, acc[i * 4u]);
+                acc[i * 4u + 1u] = fma(a[i], b.y, acc[i * 4u + 1u]);
+                acc[i * 4u + 2u] = fma(a[i], b.z, acc[i * 4u + 2u]);
+                acc[i * 4u + 3u] = fma(a[i], b.w, acc[i * 4u + 3u]);
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let r = row0 + lid.y * 4u + i;
+            let c = col0 + lid.x * 4u + j;
+            if (r < p.m && c < p.n) { epilogue(r, c, z, acc[i * 4u + j]); }
+        }
+    }
+}
+
+// Few rows (decoder steps: one row per beam): one workgroup per output
+// column reads that weight row once for all rows of x, coalesced along k,
+// and reduces in workgroup memory.
+const MAX_ROWS: u32 = 8u;
+var<workgroup> red: array<f32, 512>; // [row][64]
+
+@compute @workgroup_size(64)
+fn gemv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let c = wg.x + wg.y * GRID_X;
+    let z = wg.z;
+    let xo = p.x_off + z * p.bx;
+    let wo = p.w_off + z * p.bw;
+    var acc: array<f32, 8>;
+    if (c < p.n) {
+        for (var kk = t; kk < p.k; kk = kk + 64u) {
+            let wv = f32(w[wo + c * p.ldw + kk]);
+            for (var r = 0u; r < p.m; r = r + 1u) {
+                acc[r] = fma(x[xo + r * p.ldx + kk], wv, acc[r]);
+            }
+        }
+    }
+    for (var r = 0u; r < MAX_ROWS; r = r + 1u) { red[r * 64u + t] = acc[r]; }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s >> 1u) {
+        if (t < s) {
+            for (var r = 0u; r < MAX_ROWS; r = r + 1u) {
+                red[r * 64u + t] = red[r * 64u + t] + red[r * 64u + t + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (c < p.n && t < p.m) { epilogue(t, c, z, red[t * 64u]); }
+}
