@@ -48,60 +48,96 @@ fn top_k(xs: &[f32], k: usize, out: &mut Vec<(f32, usize)>) {
     }
 }
 
-/// Run beam search of width `beam` from the context's start token.
-pub(crate) fn beam_search<B: Backend>(
-    ctx: &StepContext<'_, B>,
-    state: &mut B::State,
+/// One window's beam search, advanced one step at a time, so that the
+/// single-window driver ([`beam_search`]) and the batched driver (several
+/// windows' beams in one backend state, spec §9.3) run the same rules.
+pub(crate) struct BeamSearch {
     beam: usize,
-    patience: f32,
+    num_candidates: usize,
+    max_candidates: usize,
+    allow_early_exit: bool,
     length_penalty: f32,
-) -> Result<(Vec<Hypothesis>, Option<f32>), DecodeError> {
-    let v = ctx.vocab;
-    let num_candidates = 2 * beam;
-    let max_candidates = (beam as f32 * patience).round() as usize;
-    let allow_early_exit = length_penalty == 0.0;
-    let prefix_len = ctx.prefix.len();
+    step: usize,
+    seqs: Vec<Vec<u32>>,
+    scores: Vec<f32>,
+    inputs: Vec<u32>,
+    finished: Vec<Hypothesis>,
+    top_beam_finished: bool,
+    top: Vec<(f32, usize)>,
+    cands: Vec<Candidate>,
+    no_speech: Option<f32>,
+}
 
-    // Step 0 runs the single start hypothesis (CT2 expands after it).
-    let mut seqs: Vec<Vec<u32>> = vec![Vec::new()];
-    let mut scores: Vec<f32> = vec![0.0];
-    let mut inputs: Vec<u32> = vec![ctx.start];
-    let mut finished: Vec<Hypothesis> = Vec::new();
-    let mut top_beam_finished = false;
-    let mut logits = Vec::new();
-    let mut top = Vec::with_capacity(num_candidates + 1);
-    let mut cands: Vec<Candidate> = Vec::with_capacity(num_candidates);
-    let mut no_speech = None;
+impl BeamSearch {
+    /// A search of width `beam` whose step 0 runs the single start hypothesis
+    /// (CT2 expands after it).
+    pub fn new<B: Backend>(
+        ctx: &StepContext<'_, B>,
+        beam: usize,
+        patience: f32,
+        length_penalty: f32,
+    ) -> Self {
+        let num_candidates = 2 * beam;
+        Self {
+            beam,
+            num_candidates,
+            max_candidates: (beam as f32 * patience).round() as usize,
+            allow_early_exit: length_penalty == 0.0,
+            length_penalty,
+            step: 0,
+            seqs: vec![Vec::new()],
+            scores: vec![0.0],
+            inputs: vec![ctx.start],
+            finished: Vec::new(),
+            top_beam_finished: false,
+            top: Vec::with_capacity(num_candidates + 1),
+            cands: Vec::with_capacity(num_candidates),
+            no_speech: None,
+        }
+    }
 
-    for step in 0..ctx.max_steps {
-        ctx.step(state, &inputs, &mut logits)?;
-        if step == 0 {
-            no_speech = ctx.no_speech_from(&logits[..v]);
+    /// The live hypotheses' next input tokens (one per backend sequence).
+    pub fn inputs(&self) -> &[u32] {
+        &self.inputs
+    }
+
+    /// Turn the raw logits of live hypothesis `i` into its candidates'
+    /// cumulative scores (rules, log-softmax, plus the beam's score). Rows
+    /// are independent, so callers may run them in parallel.
+    pub fn process_row<B: Backend>(&self, ctx: &StepContext<'_, B>, i: usize, row: &mut [f32]) {
+        ctx.log_probs(row, &self.seqs[i]);
+        let s = self.scores[i];
+        if s != 0.0 {
+            row.iter_mut().for_each(|x| *x += s);
         }
-        let n = seqs.len();
-        // Each hypothesis's row is processed independently (several passes
-        // over the vocabulary), so rows run in parallel while the backend's
-        // threads are idle between steps.
-        let process = |(row, (seq, &s)): (&mut [f32], (&Vec<u32>, &f32))| {
-            ctx.log_probs(row, seq);
-            if s != 0.0 {
-                row.iter_mut().for_each(|x| *x += s);
-            }
-        };
-        if n > 1 {
-            logits[..n * v]
-                .par_chunks_mut(v)
-                .zip(seqs.par_iter().zip(scores.par_iter()))
-                .for_each(process);
-        } else {
-            logits[..n * v]
-                .chunks_mut(v)
-                .zip(seqs.iter().zip(scores.iter()))
-                .for_each(process);
+    }
+
+    /// Record the step-0 no-speech probability from the raw logits of the
+    /// start hypothesis (call before [`BeamSearch::process_row`]).
+    pub fn observe_raw<B: Backend>(&mut self, ctx: &StepContext<'_, B>, raw_row: &[f32]) {
+        if self.step == 0 {
+            self.no_speech = ctx.no_speech_from(raw_row);
         }
-        top_k(&logits[..n * v], num_candidates, &mut top);
+    }
+
+    /// Finish a step from the processed rows of the live hypotheses
+    /// (`[inputs().len(), vocab]`). Returns `None` when the search is done,
+    /// else the origin (live-hypothesis index) of each next hypothesis, for
+    /// [`Backend::reorder`].
+    pub fn advance<B: Backend>(
+        &mut self,
+        ctx: &StepContext<'_, B>,
+        processed: &[f32],
+    ) -> Option<Vec<usize>> {
+        let v = ctx.vocab;
+        let step = self.step;
+        let beam = self.beam;
+        let prefix_len = ctx.prefix.len();
+        let n = self.seqs.len();
+        top_k(&processed[..n * v], self.num_candidates, &mut self.top);
+        let cands = &mut self.cands;
         cands.clear();
-        cands.extend(top.iter().map(|&(score, flat)| Candidate {
+        cands.extend(self.top.iter().map(|&(score, flat)| Candidate {
             token: (flat % v) as u32,
             origin: flat / v,
             score,
@@ -129,13 +165,14 @@ pub(crate) fn beam_search<B: Backend>(
             let mut pick = k;
             if (c.token == ctx.eot && step >= prefix_len) || last_step {
                 if k == 0 {
-                    top_beam_finished = true;
+                    self.top_beam_finished = true;
                 }
-                let mut tokens = seqs[c.origin].clone();
+                let mut tokens = self.seqs[c.origin].clone();
                 if c.token != ctx.eot {
                     tokens.push(c.token);
                 }
-                finished.push(Hypothesis::new(tokens, c.score, length_penalty));
+                self.finished
+                    .push(Hypothesis::new(tokens, c.score, self.length_penalty));
                 if let Some(j) = (secondary..cands.len()).find(|&j| cands[j].token != ctx.eot) {
                     pick = j;
                     secondary = j + 1;
@@ -145,30 +182,69 @@ pub(crate) fn beam_search<B: Backend>(
         }
 
         let done = last_step
-            || if allow_early_exit {
-                top_beam_finished && !finished.is_empty()
+            || if self.allow_early_exit {
+                self.top_beam_finished && !self.finished.is_empty()
             } else {
-                finished.len() >= max_candidates
+                self.finished.len() >= self.max_candidates
             };
+        self.step += 1;
         if done {
-            break;
+            return None;
         }
 
         let origins: Vec<usize> = next.iter().map(|&j| cands[j].origin).collect();
-        ctx.backend.reorder(state, &origins)?;
-        seqs = next
+        self.seqs = next
             .iter()
             .map(|&j| {
-                let mut s = seqs[cands[j].origin].clone();
+                let mut s = self.seqs[cands[j].origin].clone();
                 s.push(cands[j].token);
                 s
             })
             .collect();
-        scores = next.iter().map(|&j| cands[j].score).collect();
-        inputs = next.iter().map(|&j| cands[j].token).collect();
+        self.scores = next.iter().map(|&j| cands[j].score).collect();
+        self.inputs = next.iter().map(|&j| cands[j].token).collect();
+        Some(origins)
     }
-    rank(&mut finished);
-    Ok((finished, no_speech))
+
+    /// The finished hypotheses, best first, and the step-0 no-speech probability.
+    pub fn finish(mut self) -> (Vec<Hypothesis>, Option<f32>) {
+        rank(&mut self.finished);
+        (self.finished, self.no_speech)
+    }
+}
+
+/// Run beam search of width `beam` from the context's start token.
+pub(crate) fn beam_search<B: Backend>(
+    ctx: &StepContext<'_, B>,
+    state: &mut B::State,
+    beam: usize,
+    patience: f32,
+    length_penalty: f32,
+) -> Result<(Vec<Hypothesis>, Option<f32>), DecodeError> {
+    let v = ctx.vocab;
+    let mut search = BeamSearch::new(ctx, beam, patience, length_penalty);
+    let mut logits = Vec::new();
+    for _ in 0..ctx.max_steps {
+        ctx.step(state, search.inputs(), &mut logits)?;
+        search.observe_raw(ctx, &logits[..v]);
+        let n = search.inputs().len();
+        // Each hypothesis's row is processed independently (several passes
+        // over the vocabulary), so rows run in parallel while the backend's
+        // threads are idle between steps.
+        let rows = &mut logits[..n * v];
+        if n > 1 {
+            rows.par_chunks_mut(v)
+                .enumerate()
+                .for_each(|(i, row)| search.process_row(ctx, i, row));
+        } else {
+            search.process_row(ctx, 0, rows);
+        }
+        match search.advance(ctx, &logits[..n * v]) {
+            Some(origins) => ctx.backend.reorder(state, &origins)?,
+            None => break,
+        }
+    }
+    Ok(search.finish())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! callback as each 30 s window finishes.
 #![deny(missing_docs)]
 
+mod batched;
 mod beam;
 mod error;
 mod fallback;
@@ -24,6 +25,7 @@ mod mock;
 #[cfg(test)]
 mod search_tests;
 
+pub use batched::{BatchChunk, ChunkFeatures};
 pub use error::DecodeError;
 pub use fallback::compression_ratio;
 pub use greedy::Rng;

@@ -8,6 +8,7 @@ use crate::logits::{suppressed_tokens, LogitRules, TimestampRules};
 use crate::options::{clip_frames, TranscribeOptions};
 use crate::prompt::{build_prompt, encode_context, PromptParts, MAX_LENGTH};
 use crate::DecodeError;
+use vkw_audio::mel::{Features, MelSlice};
 use vkw_backend::Backend;
 use vkw_model::WhisperModel;
 use vkw_segments::{split_by_timestamps, Segment, TranscriptionInfo};
@@ -20,29 +21,16 @@ pub const WINDOW_FRAMES: usize = 3000;
 
 /// Runs faster-whisper's sequential transcription on a [`Backend`].
 pub struct Transcriber<'a, B: Backend> {
-    backend: &'a B,
-    model: &'a WhisperModel,
+    pub(crate) backend: &'a B,
+    pub(crate) model: &'a WhisperModel,
 }
 
-/// Copy `features[:, start..start+len]` into a zero-padded `[n_mels, 3000]`
-/// window (spec §4.3: padding is 0.0 in the normalised log-mel domain).
-fn window_mel(
-    features: &[f32],
-    n_mels: usize,
-    n_frames: usize,
-    start: usize,
-    len: usize,
-) -> Vec<f32> {
-    let mut out = vec![0.0f32; n_mels * WINDOW_FRAMES];
-    let len = len.min(WINDOW_FRAMES).min(n_frames.saturating_sub(start));
-    if len == 0 {
-        return out;
-    }
-    for m in 0..n_mels {
-        let src = &features[m * n_frames + start..m * n_frames + start + len];
-        out[m * WINDOW_FRAMES..m * WINDOW_FRAMES + len].copy_from_slice(src);
-    }
-    out
+/// `features[:, start..start+len]` as a zero-padded `[n_mels, 3000]` window
+/// (spec §4.3: padding is 0.0 in the normalised log-mel domain). Windows are
+/// taken one at a time, so a [`MelWindows`](vkw_audio::mel::MelWindows)
+/// source computes only the frames in use (bounded memory on long inputs).
+fn window_mel(features: &dyn Features, start: usize, len: usize) -> Vec<f32> {
+    features.window(start, len.min(WINDOW_FRAMES), WINDOW_FRAMES)
 }
 
 impl<'a, B: Backend> Transcriber<'a, B> {
@@ -67,9 +55,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
     /// FW's language choice at the start of `transcribe` (§6.13).
     fn choose_language(
         &self,
-        features: &[f32],
-        n_mels: usize,
-        n_frames: usize,
+        features: &dyn Features,
         opts: &TranscribeOptions,
     ) -> Result<LanguageChoice, DecodeError> {
         let tk = &self.model.tokenizer;
@@ -89,6 +75,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
             return Ok(("en".into(), 1.0, None));
         }
         // Start at the first clip start if it lies inside the content.
+        let n_frames = features.n_frames();
         let content_frames = n_frames.saturating_sub(1);
         let first = opts.clip_timestamps.first().copied().unwrap_or(0.0) * 100.0;
         let start = if first < content_frames as f64 {
@@ -101,7 +88,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         let mut i = start;
         while i < end {
             let len = WINDOW_FRAMES.min(end - i);
-            let mel = window_mel(features, n_mels, n_frames, i, len);
+            let mel = window_mel(features, i, len);
             let probs = self.detect_language(&mel)?;
             let stop = probs
                 .first()
@@ -131,13 +118,32 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         opts: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<TranscriptionInfo, DecodeError> {
-        opts.validate()?;
         if features.len() != n_mels * n_frames {
             return Err(DecodeError::InvalidInput(format!(
                 "features hold {} values, expected {n_mels}x{n_frames}",
                 features.len()
             )));
         }
+        let mel = MelSlice {
+            data: features,
+            n_mels,
+            n_frames,
+        };
+        self.transcribe_features(&mel, duration, opts, on_segment)
+    }
+
+    /// [`Transcriber::transcribe`] over any [`Features`] source: with
+    /// [`MelWindows`](vkw_audio::mel::MelWindows) the log-mel is computed one
+    /// window at a time instead of for the whole input (same values).
+    pub fn transcribe_features(
+        &self,
+        features: &dyn Features,
+        duration: f64,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        opts.validate()?;
+        let (n_mels, n_frames) = (features.n_mels(), features.n_frames());
         let hp = self.backend.hparams();
         if n_mels != hp.n_mels {
             return Err(DecodeError::InvalidInput(format!(
@@ -148,7 +154,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
         let tk = &self.model.tokenizer;
         let sp = tk.special;
         let (language, language_probability, all_language_probs) =
-            self.choose_language(features, n_mels, n_frames, opts)?;
+            self.choose_language(features, opts)?;
         let info = TranscriptionInfo {
             language: language.clone(),
             language_probability,
@@ -225,7 +231,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                 .min(content_frames - seek)
                 .min(clip_end - seek);
             let segment_duration = segment_size as f64 * 0.01;
-            let mel = window_mel(features, n_mels, n_frames, seek, segment_size);
+            let mel = window_mel(features, seek, segment_size);
             let enc = self.backend.encode(&mel, 1)?;
             if multilingual_per_window {
                 if let Some((lang, _)) = detect(self.backend, self.model, &enc, 0)?

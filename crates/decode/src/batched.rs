@@ -1,0 +1,790 @@
+//! Batched transcription: faster-whisper's `BatchedInferencePipeline`
+//! (spec §9.3).
+//!
+//! The caller packs the speech into chunks of at most 30 s (VAD segments
+//! through `collect_chunks`) and supplies each chunk's log-mel (computed on
+//! the chunk alone, last frame dropped). Chunks are encoded `batch_size` at a
+//! time and decoded together: the beams of every window of a batch live in
+//! one backend state ([`Backend::start_batch`]), so one decoder step serves
+//! all of them. What differs from the sequential path, as in FW 1.2.1: only
+//! the first temperature (no fallback), no conditioning on previous text,
+//! the prompt built once from `initial_prompt` encoded **without** a leading
+//! space, no prefix, no no-speech skipping, and each chunk's segments timed
+//! from the chunk's offset in the concatenated speech (the caller maps them
+//! back to the original audio).
+
+use crate::beam::BeamSearch;
+use crate::fallback::compression_ratio;
+use crate::generate::{rank, Hypothesis, PromptSplit, StepContext};
+use crate::language::{choose, detect};
+use crate::logits::{argmax, softmax_prob, suppressed_tokens, LogitRules, TimestampRules};
+use crate::prompt::{build_prompt, PromptParts, MAX_LENGTH};
+use crate::transcribe::WINDOW_FRAMES;
+use crate::{DecodeError, TranscribeOptions, Transcriber};
+use rayon::prelude::*;
+use vkw_backend::{Backend, LogitsAt};
+use vkw_segments::{split_by_timestamps, Segment, TranscriptionInfo};
+
+/// CT2's default `max_initial_timestamp_index`: the batched pipeline does not
+/// pass its own (spec §9.3).
+const CT2_MAX_INITIAL_INDEX: u32 = 50;
+
+/// One packed chunk of speech (`collect_chunks` metadata, spec §9.3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchChunk {
+    /// Start of the chunk in the concatenated speech, seconds (FW `offset`).
+    pub offset: f64,
+    /// Seconds of speech in the chunk (FW `duration`).
+    pub duration: f64,
+}
+
+/// A chunk's log-mel `[n_mels, frames]` (row-major) and its frame count.
+pub type ChunkFeatures = (Vec<f32>, usize);
+
+/// The best hypothesis of one window and its no-speech probability.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WindowOutput {
+    /// Tokens (start token and eot excluded).
+    pub tokens: Vec<u32>,
+    /// CT2's normalised score.
+    pub score: f32,
+    /// No-speech probability (§6.6).
+    pub no_speech_prob: f32,
+}
+
+/// `features[:, ..frames]` zero-padded or truncated to one `[n_mels, 3000]` window (§4.3).
+fn pad_or_trim(features: &[f32], n_mels: usize, frames: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n_mels * WINDOW_FRAMES];
+    let take = frames.min(WINDOW_FRAMES);
+    for m in 0..n_mels {
+        out[m * WINDOW_FRAMES..m * WINDOW_FRAMES + take]
+            .copy_from_slice(&features[m * frames..m * frames + take]);
+    }
+    out
+}
+
+/// Greedy search of one window (beam size 1; CT2's `sampling_topk = 1`
+/// makes any temperature arg-max), stepped by the batched driver.
+struct Greedy {
+    seq: Vec<u32>,
+    cum: f32,
+    input: u32,
+    no_speech: Option<f32>,
+    done: Option<Hypothesis>,
+}
+
+impl Greedy {
+    /// One step from the raw logits `row`; false once the window finished.
+    fn step<B: Backend>(
+        &mut self,
+        ctx: &StepContext<'_, B>,
+        step: usize,
+        row: &mut [f32],
+        length_penalty: f32,
+    ) -> bool {
+        if step == 0 {
+            self.no_speech = ctx.no_speech_from(row);
+        }
+        ctx.log_probs(row, &self.seq);
+        let mut token = argmax(row) as u32;
+        let mut score = row[token as usize];
+        if let Some(&forced) = ctx.prefix.get(step) {
+            // §6.2: the forced prefix is emitted with a score of 0.
+            token = forced;
+            score = 0.0;
+        }
+        let is_eot = token == ctx.eot;
+        if !is_eot {
+            self.seq.push(token);
+        }
+        self.cum += score;
+        if (is_eot && step >= ctx.prefix.len()) || step + 1 == ctx.max_steps {
+            let tokens = std::mem::take(&mut self.seq);
+            self.done = Some(Hypothesis::new(tokens, self.cum, length_penalty));
+            return false;
+        }
+        self.input = token;
+        true
+    }
+}
+
+/// Decode windows `0..prompts.len()` of `enc` together, window `w` with
+/// `prompts[w]` (all of one layout, §6.1), as CT2's batched `generate` does:
+/// beam search when `beam_size > 1`, else arg-max.
+pub(crate) fn generate_batch<B: Backend>(
+    backend: &B,
+    enc: &B::Encoded,
+    prompts: &[Vec<u32>],
+    special: &vkw_model::SpecialTokens,
+    vocab: usize,
+    rules: &LogitRules,
+    opts: &TranscribeOptions,
+    max_length: usize,
+) -> Result<Vec<WindowOutput>, DecodeError> {
+    let n = prompts.len();
+    let Some(first) = prompts.first() else {
+        return Ok(Vec::new());
+    };
+    let split = PromptSplit::new(first, special)?;
+    if prompts
+        .iter()
+        .any(|p| p.len() != first.len() || PromptSplit::new(p, special).ok() != Some(split.clone()))
+    {
+        return Err(DecodeError::InvalidInput(
+            "batched prompts must share one layout".into(),
+        ));
+    }
+    let indices: Vec<usize> = (0..n).collect();
+    let mut state = backend.start_batch(enc, &indices)?;
+    let mut logits = Vec::new();
+    let mut no_speech: Vec<Option<f32>> = vec![None; n];
+    let pl = split.prompt_length;
+    let (start_at, start_step) = if pl == 1 { (0, 0) } else { (pl - 1, pl - 1) };
+    if pl > 1 {
+        // The prompt pre-pass of every window in one call (§6.2).
+        let pre: Vec<u32> = prompts.iter().flat_map(|p| p[..pl - 1].to_vec()).collect();
+        let at = if split.sot_is_start_token() {
+            LogitsAt::Last
+        } else {
+            LogitsAt::Index(split.sot_index)
+        };
+        backend.decode(&mut state, &pre, pl - 1, at, &mut logits)?;
+        if logits.len() != n * vocab {
+            return Err(DecodeError::LogitsShape {
+                got: logits.len(),
+                expected: n * vocab,
+            });
+        }
+        if !split.sot_is_start_token() {
+            for (w, row) in logits.chunks(vocab).enumerate() {
+                no_speech[w] = Some(softmax_prob(row, special.no_speech as usize));
+            }
+        }
+    }
+    let max_steps = (max_length / 2).min(max_length.saturating_sub(start_step));
+    if max_steps == 0 {
+        return Err(DecodeError::InvalidOption(
+            "the prompt leaves no room for generated tokens".into(),
+        ));
+    }
+    let ctxs: Vec<StepContext<'_, B>> = prompts
+        .iter()
+        .map(|p| StepContext {
+            backend,
+            rules,
+            start: p[start_at],
+            prefix: &p[start_at + 1..],
+            max_steps,
+            eot: special.eot,
+            vocab,
+            no_speech_at_step0: split.sot_is_start_token().then_some(special.no_speech),
+        })
+        .collect();
+    let hyps = if opts.beam_size > 1 {
+        run_beams(&ctxs, &mut state, opts, &mut logits)?
+    } else {
+        run_greedy(&ctxs, &mut state, opts.length_penalty, &mut logits)?
+    };
+    hyps.into_iter()
+        .zip(no_speech)
+        .map(|((mut h, step0), pre)| {
+            rank(&mut h);
+            let best = h.into_iter().next().ok_or_else(|| {
+                DecodeError::InvalidInput("decoding produced no hypothesis".into())
+            })?;
+            Ok(WindowOutput {
+                tokens: best.tokens,
+                score: best.score,
+                no_speech_prob: pre.or(step0).unwrap_or(0.0),
+            })
+        })
+        .collect()
+}
+
+/// Per-window hypotheses and step-0 no-speech probabilities.
+type WindowHyps = Vec<(Vec<Hypothesis>, Option<f32>)>;
+
+/// Beam search of every window in one state: the live beams of the windows
+/// still searching are consecutive rows, window by window.
+fn run_beams<B: Backend>(
+    ctxs: &[StepContext<'_, B>],
+    state: &mut B::State,
+    opts: &TranscribeOptions,
+    logits: &mut Vec<f32>,
+) -> Result<WindowHyps, DecodeError> {
+    let v = ctxs[0].vocab;
+    let backend = ctxs[0].backend;
+    let mut searches: Vec<BeamSearch> = ctxs
+        .iter()
+        .map(|c| BeamSearch::new(c, opts.beam_size, opts.patience, opts.length_penalty))
+        .collect();
+    let mut active: Vec<usize> = (0..searches.len()).collect();
+    let mut inputs = Vec::new();
+    while !active.is_empty() {
+        inputs.clear();
+        // (window, row within the window) of every state row.
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        for &w in &active {
+            let ins = searches[w].inputs();
+            inputs.extend_from_slice(ins);
+            rows.extend((0..ins.len()).map(|i| (w, i)));
+        }
+        backend.decode(state, &inputs, 1, LogitsAt::Last, logits)?;
+        if logits.len() != rows.len() * v {
+            return Err(DecodeError::LogitsShape {
+                got: logits.len(),
+                expected: rows.len() * v,
+            });
+        }
+        for (r, &(w, i)) in rows.iter().enumerate() {
+            if i == 0 {
+                searches[w].observe_raw(&ctxs[w], &logits[r * v..(r + 1) * v]);
+            }
+        }
+        // Every row of every window is independent: one parallel pass.
+        logits
+            .par_chunks_mut(v)
+            .zip(rows.par_iter())
+            .for_each(|(row, &(w, i))| searches[w].process_row(&ctxs[w], i, row));
+        let mut origins = Vec::new();
+        let mut still = Vec::with_capacity(active.len());
+        let mut first_row = 0;
+        for &w in &active {
+            let n = searches[w].inputs().len();
+            let block = &logits[first_row * v..(first_row + n) * v];
+            if let Some(local) = searches[w].advance(&ctxs[w], block) {
+                origins.extend(local.iter().map(|&o| first_row + o));
+                still.push(w);
+            }
+            first_row += n;
+        }
+        active = still;
+        if !active.is_empty() {
+            backend.reorder(state, &origins)?;
+        }
+    }
+    Ok(searches.into_iter().map(BeamSearch::finish).collect())
+}
+
+/// Arg-max decoding of every window in one state; finished windows leave it.
+fn run_greedy<B: Backend>(
+    ctxs: &[StepContext<'_, B>],
+    state: &mut B::State,
+    length_penalty: f32,
+    logits: &mut Vec<f32>,
+) -> Result<WindowHyps, DecodeError> {
+    let v = ctxs[0].vocab;
+    let backend = ctxs[0].backend;
+    let mut g: Vec<Greedy> = ctxs
+        .iter()
+        .map(|c| Greedy {
+            seq: Vec::new(),
+            cum: 0.0,
+            input: c.start,
+            no_speech: None,
+            done: None,
+        })
+        .collect();
+    let mut active: Vec<usize> = (0..g.len()).collect();
+    for step in 0..ctxs[0].max_steps {
+        let inputs: Vec<u32> = active.iter().map(|&w| g[w].input).collect();
+        backend.decode(state, &inputs, 1, LogitsAt::Last, logits)?;
+        if logits.len() != inputs.len() * v {
+            return Err(DecodeError::LogitsShape {
+                got: logits.len(),
+                expected: inputs.len() * v,
+            });
+        }
+        let mut keep = Vec::with_capacity(active.len());
+        for (r, &w) in active.iter().enumerate() {
+            let row = &mut logits[r * v..(r + 1) * v];
+            if g[w].step(&ctxs[w], step, row, length_penalty) {
+                keep.push(r);
+            }
+        }
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() != active.len() {
+            backend.reorder(state, &keep)?;
+            active = keep.iter().map(|&r| active[r]).collect();
+        }
+    }
+    Ok(g.into_iter()
+        .map(|w| (w.done.into_iter().collect(), w.no_speech))
+        .collect())
+}
+
+impl<B: Backend> Transcriber<'_, B> {
+    /// Batched transcription of packed speech chunks (spec §9.3).
+    ///
+    /// `features(i)` gives chunk `i`'s log-mel (computed on the chunk alone,
+    /// last frame dropped, FW `feature_extractor(chunk)[..., :-1]`); it is
+    /// called once per chunk when its batch is encoded (and for the first
+    /// chunks again by language detection), so only `batch_size` windows of
+    /// features are held at a time. Segment times are in the concatenated
+    /// speech (chunk offset + position); map them back to the original audio
+    /// with the VAD's timestamp map. `duration` and `duration_after_vad` go
+    /// into the returned info.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transcribe_batched(
+        &self,
+        chunks: &[BatchChunk],
+        features: &mut dyn FnMut(usize) -> Result<ChunkFeatures, DecodeError>,
+        batch_size: usize,
+        duration: f64,
+        duration_after_vad: f64,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        opts.validate()?;
+        if batch_size == 0 {
+            return Err(DecodeError::InvalidOption("batch_size must be > 0".into()));
+        }
+        let backend = self.backend;
+        let model = self.model;
+        let n_mels = backend.hparams().n_mels;
+        let tk = &model.tokenizer;
+        let sp = tk.special;
+        let mut get = |i: usize| -> Result<ChunkFeatures, DecodeError> {
+            let (f, frames) = features(i)?;
+            if f.len() != n_mels * frames {
+                return Err(DecodeError::InvalidInput(format!(
+                    "chunk {i}: features hold {} values, expected {n_mels}x{frames}",
+                    f.len()
+                )));
+            }
+            Ok((f, frames))
+        };
+        // No speech at all: FW has no features and emits nothing.
+        let chunks: &[BatchChunk] = if duration_after_vad > 0.0 {
+            chunks
+        } else {
+            &[]
+        };
+        let (language, language_probability, all_language_probs) =
+            self.batched_language(chunks.len(), &mut get, opts)?;
+        let info = TranscriptionInfo {
+            language: language.clone(),
+            language_probability,
+            duration,
+            duration_after_vad,
+            all_language_probs,
+        };
+
+        let rules = LogitRules {
+            repetition_penalty: opts.repetition_penalty,
+            no_repeat_ngram_size: opts.no_repeat_ngram_size,
+            suppress: suppressed_tokens(opts.suppress_tokens.as_deref(), &sp, || {
+                tk.non_speech_tokens()
+            }),
+            suppress_begin: if opts.suppress_blank {
+                model.config.suppress_ids_begin.clone()
+            } else {
+                Vec::new()
+            },
+            timestamps: (!opts.without_timestamps).then_some(TimestampRules {
+                eot: sp.eot,
+                no_timestamps: sp.no_timestamps,
+                begin: sp.timestamp_begin,
+                end: sp.timestamp_end,
+                max_initial: sp.timestamp_begin.saturating_add(CT2_MAX_INITIAL_INDEX),
+            }),
+        };
+        // FW: previous_tokens = tokenizer.encode(initial_prompt), no leading space.
+        let previous = match &opts.initial_prompt {
+            Some(p) => tk.encode(p).map_err(DecodeError::Tokenizer)?,
+            None => Vec::new(),
+        };
+        let hotwords = match opts.hotwords.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => Some(crate::prompt::encode_context(tk, h)?),
+            None => None,
+        };
+        let prompt_for = |lang: &str| {
+            build_prompt(
+                &sp,
+                &tk.sot_sequence(Some(lang), opts.task),
+                &PromptParts {
+                    previous_tokens: &previous,
+                    hotwords: hotwords.as_deref(),
+                    prefix: None,
+                    without_timestamps: opts.without_timestamps,
+                },
+            )
+        };
+        let base_prompt = prompt_for(&language);
+        let max_length = match opts.max_new_tokens {
+            Some(n) => base_prompt.len() + n,
+            None => MAX_LENGTH,
+        };
+        if max_length > MAX_LENGTH {
+            return Err(DecodeError::InvalidOption(format!(
+                "the prompt ({} tokens) plus max_new_tokens exceeds {MAX_LENGTH}",
+                base_prompt.len()
+            )));
+        }
+        let temperature = opts.temperatures.first().copied().unwrap_or(0.0);
+        let per_window_language = opts.multilingual && sp.multilingual;
+        let mut idx = 0usize;
+        for (b, batch) in chunks.chunks(batch_size).enumerate() {
+            let first = b * batch_size;
+            let mut mel = Vec::with_capacity(batch.len() * n_mels * WINDOW_FRAMES);
+            for i in first..first + batch.len() {
+                let (f, frames) = get(i)?;
+                mel.extend(pad_or_trim(&f, n_mels, frames));
+            }
+            let enc = backend.encode(&mel, batch.len())?;
+            drop(mel);
+            let mut prompts = Vec::with_capacity(batch.len());
+            for w in 0..batch.len() {
+                if per_window_language {
+                    let top = detect(backend, model, &enc, w)?.into_iter().next();
+                    let lang = top.map_or(language.clone(), |(l, _)| l);
+                    prompts.push(prompt_for(&lang));
+                } else {
+                    prompts.push(base_prompt.clone());
+                }
+            }
+            let outs = generate_batch(
+                backend,
+                &enc,
+                &prompts,
+                &sp,
+                tk.vocab_size(),
+                &rules,
+                opts,
+                max_length,
+            )?;
+            for (chunk, out) in batch.iter().zip(outs) {
+                let n = out.tokens.len() as f64;
+                // FW: cum_logprob = score · len^length_penalty; avg = cum / (len + 1).
+                let cum = f64::from(out.score) * n.powf(f64::from(opts.length_penalty));
+                let avg_logprob = cum / (n + 1.0);
+                let segment_size = (chunk.duration.ceil() * 100.0) as usize;
+                let split = split_by_timestamps(
+                    &out.tokens,
+                    sp.timestamp_begin,
+                    chunk.offset,
+                    segment_size,
+                    chunk.duration,
+                    0,
+                );
+                let seek = (chunk.offset * 100.0) as usize;
+                for s in split.segments {
+                    let text = tk.decode(&s.tokens);
+                    idx += 1;
+                    on_segment(&Segment {
+                        id: idx,
+                        seek,
+                        start: round3(s.start),
+                        end: round3(s.end),
+                        compression_ratio: compression_ratio(&text),
+                        text,
+                        tokens: s.tokens,
+                        temperature: temperature as f32,
+                        avg_logprob,
+                        no_speech_prob: f64::from(out.no_speech_prob),
+                        words: None,
+                    });
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// The language of a batched run (FW: detection on the concatenated
+    /// chunk features plus one dummy frame of −1.5, §6.13).
+    fn batched_language(
+        &self,
+        n_chunks: usize,
+        get: &mut dyn FnMut(usize) -> Result<ChunkFeatures, DecodeError>,
+        opts: &TranscribeOptions,
+    ) -> Result<(String, f64, Option<Vec<(String, f64)>>), DecodeError> {
+        let tk = &self.model.tokenizer;
+        if !tk.special.multilingual {
+            return Ok(("en".into(), 1.0, None));
+        }
+        if let Some(lang) = &opts.language {
+            if tk.language_token(lang).is_none() {
+                return Err(DecodeError::InvalidOption(format!(
+                    "unknown language '{lang}'"
+                )));
+            }
+            return Ok((lang.clone(), 1.0, None));
+        }
+        let n_mels = self.backend.hparams().n_mels;
+        let want = WINDOW_FRAMES * opts.language_detection_segments.max(1);
+        // Frame-major columns of the concatenated features, up to `want` frames.
+        let mut cols: Vec<Vec<f32>> = Vec::new();
+        let mut i = 0;
+        while cols.len() < want && i < n_chunks {
+            let (f, frames) = get(i)?;
+            for t in 0..frames.min(want - cols.len()) {
+                cols.push((0..n_mels).map(|m| f[m * frames + t]).collect());
+            }
+            i += 1;
+        }
+        if cols.len() < want {
+            cols.push(vec![-1.5; n_mels]);
+        }
+        let mut windows = Vec::new();
+        for start in (0..cols.len()).step_by(WINDOW_FRAMES) {
+            let end = (start + WINDOW_FRAMES).min(cols.len());
+            let mut mel = vec![0.0f32; n_mels * WINDOW_FRAMES];
+            for (t, col) in cols[start..end].iter().enumerate() {
+                for (m, &x) in col.iter().enumerate() {
+                    mel[m * WINDOW_FRAMES + t] = x;
+                }
+            }
+            let probs = self.detect_language(&mel)?;
+            let stop = probs
+                .first()
+                .is_some_and(|(_, p)| f64::from(*p) > opts.language_detection_threshold);
+            windows.push(probs);
+            if stop {
+                break;
+            }
+        }
+        let d = choose(windows, opts.language_detection_threshold).ok_or_else(|| {
+            DecodeError::InvalidInput("no audio to detect the language from".into())
+        })?;
+        let all = d.all.into_iter().map(|(l, p)| (l, f64::from(p))).collect();
+        Ok((d.language, f64::from(d.probability), Some(all)))
+    }
+}
+
+/// FW rounds batched segment times to 3 decimals (before the VAD mapping).
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Samples per second of the decoder's input.
+const RATE: f64 = 16_000.0;
+
+/// FW's `chunk_length`: pieces of at most 30 s.
+const CHUNK_SECONDS: f64 = 30.0;
+
+impl<B: Backend> Transcriber<'_, B> {
+    /// faster-whisper's `BatchedInferencePipeline.transcribe` on 16 kHz mono
+    /// `samples` (spec §9.3): Silero VAD speech segments (with `vad.options`,
+    /// whose `max_speech_duration_s` is forced to 30 s as FW does), packed
+    /// into pieces of at most 30 s by `collect_chunks`, each piece's log-mel
+    /// computed on its own with the last frame dropped, decoded `batch_size`
+    /// windows at a time. Segment times are mapped back to `samples`.
+    ///
+    /// Memory: a piece's audio and features exist only while its batch is
+    /// encoded; nothing proportional to the input is held besides `samples`.
+    pub fn transcribe_batched_samples(
+        &self,
+        samples: &[f32],
+        vad: crate::VadFilter<'_>,
+        batch_size: usize,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        let duration = samples.len() as f64 / RATE;
+        let mut vad_opts = vad.options.clone();
+        vad_opts.max_speech_duration_s = CHUNK_SECONDS;
+        let speech = vad
+            .model
+            .speech_timestamps(samples, &vad_opts)
+            .map_err(|e| DecodeError::InvalidOption(e.to_string()))?;
+        let duration_after_vad = speech.iter().map(|c| c.len()).sum::<usize>() as f64 / RATE;
+        // The packing only (no audio): pieces are cut from `samples` lazily.
+        let pieces = vkw_vad::collect_chunks(&[], &speech, CHUNK_SECONDS);
+        let ranges = piece_ranges(&speech, &pieces);
+        let chunks: Vec<BatchChunk> = pieces
+            .iter()
+            .map(|p| BatchChunk {
+                offset: p.offset,
+                duration: p.duration,
+            })
+            .collect();
+        let n_mels = self.backend.hparams().n_mels;
+        let mut features = |i: usize| -> Result<ChunkFeatures, DecodeError> {
+            let mut audio = Vec::new();
+            for c in &speech[ranges[i].clone()] {
+                let end = c.end.min(samples.len());
+                audio.extend_from_slice(&samples[c.start.min(end)..end]);
+            }
+            Ok(chunk_features(&audio, n_mels))
+        };
+        let map = vkw_vad::SpeechTimestampsMap::new(&speech);
+        let mut mapped = |seg: &Segment| {
+            let mut s = seg.clone();
+            map.restore_segment(&mut s);
+            on_segment(&s);
+        };
+        self.transcribe_batched(
+            &chunks,
+            &mut features,
+            batch_size,
+            duration,
+            duration_after_vad,
+            opts,
+            &mut mapped,
+        )
+    }
+}
+
+/// FW `feature_extractor(chunk)[..., :-1]`: the piece's own log-mel
+/// (normalised against the piece's maximum), last frame dropped.
+pub(crate) fn chunk_features(audio: &[f32], n_mels: usize) -> ChunkFeatures {
+    let mel = vkw_audio::mel::LogMel::compute(audio, n_mels);
+    let frames = mel.n_frames.saturating_sub(1);
+    (mel.window(0, frames, frames), frames)
+}
+
+/// Which speech segments make up each packed piece: `collect_chunks` never
+/// splits a segment, so piece `p` holds the segments whose start in the
+/// concatenated speech lies in `[offset_p, offset_p + duration_p)`.
+fn piece_ranges(
+    speech: &[vkw_vad::SpeechChunk],
+    pieces: &[vkw_vad::CollectedChunk],
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::with_capacity(pieces.len());
+    let mut next = 0;
+    let mut cum = 0usize;
+    for p in pieces {
+        let end = ((p.offset + p.duration) * RATE).round() as usize;
+        let first = next;
+        while next < speech.len() && cum < end {
+            cum += speech[next].len();
+            next += 1;
+        }
+        out.push(first..next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{generate, SearchParams};
+    use crate::greedy::Rng;
+    use crate::mock::{random_logits, MockBackend};
+    use vkw_model::SpecialTokens;
+
+    const V: usize = 20;
+    const EOT: u32 = 10;
+
+    fn special() -> SpecialTokens {
+        SpecialTokens {
+            eot: EOT,
+            sot: 11,
+            translate: 12,
+            transcribe: 13,
+            sot_lm: 14,
+            sot_prev: 15,
+            no_speech: 16,
+            no_timestamps: 17,
+            timestamp_begin: 18,
+            timestamp_end: 19,
+            num_languages: 0,
+            multilingual: false,
+        }
+    }
+
+    /// History-determined logits that favour eot more with length.
+    fn toy(h: &[u32]) -> Vec<f32> {
+        let mut l = random_logits(h, V);
+        l[EOT as usize] += h.len() as f32 * 0.3 - 1.5;
+        l
+    }
+
+    fn rules() -> LogitRules {
+        LogitRules {
+            repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            suppress: vec![12, 13],
+            suppress_begin: vec![EOT],
+            timestamps: None,
+        }
+    }
+
+    /// Several windows decoded in one state give what each window decoded
+    /// alone gives: same tokens, scores and no-speech probabilities.
+    #[test]
+    fn batch_equals_windows_one_by_one() {
+        let backend = MockBackend::new(V, Box::new(toy));
+        let sp = special();
+        let rules = rules();
+        let layouts: [Vec<Vec<u32>>; 2] = [
+            // Previous text differs per window; sot inside the pre-pass.
+            (1..=5).map(|x| vec![15, x, 11, 17]).collect(),
+            // sot alone: the start token, no-speech from step 0.
+            vec![vec![11]; 3],
+        ];
+        for prompts in &layouts {
+            for beam in [1usize, 2, 5] {
+                let opts = TranscribeOptions {
+                    beam_size: beam,
+                    ..Default::default()
+                };
+                let got =
+                    generate_batch(&backend, &(), prompts, &sp, V, &rules, &opts, 30).unwrap();
+                assert_eq!(got.len(), prompts.len());
+                for (w, p) in prompts.iter().enumerate() {
+                    let params = SearchParams {
+                        beam_size: beam,
+                        patience: 1.0,
+                        length_penalty: 1.0,
+                        num_hypotheses: 1,
+                        temperature: 0.0,
+                        max_length: 30,
+                    };
+                    let one = generate(
+                        &backend,
+                        &(),
+                        0,
+                        p,
+                        &sp,
+                        V,
+                        &rules,
+                        &params,
+                        &mut Rng::new(0),
+                    )
+                    .unwrap();
+                    let best = &one.hypotheses[0];
+                    assert_eq!(got[w].tokens, best.tokens, "beam {beam} window {w}");
+                    assert_eq!(got[w].score, best.score);
+                    assert_eq!(got[w].no_speech_prob, one.no_speech_prob);
+                }
+            }
+        }
+        // With the sot in the pre-pass, the first window's no-speech comes from it.
+        let opts = TranscribeOptions::default();
+        let got = generate_batch(&backend, &(), &layouts[0], &sp, V, &rules, &opts, 30).unwrap();
+        let want = softmax_prob(&toy(&[15, 1, 11]), 16);
+        assert_eq!(got[0].no_speech_prob, want);
+        // Mixed layouts are refused.
+        let mixed = vec![vec![15, 1, 11, 17], vec![11, 17, 5, 6]];
+        assert!(generate_batch(&backend, &(), &mixed, &sp, V, &rules, &opts, 30).is_err());
+    }
+
+    #[test]
+    fn pieces_map_to_their_speech_segments() {
+        use vkw_vad::SpeechChunk;
+        let c = |start, end| SpeechChunk { start, end };
+        // 12 s + 10 s fit one 30 s piece; the 15 s segment opens the next.
+        let speech = [
+            c(0, 192_000),
+            c(200_000, 360_000),
+            c(400_000, 640_000),
+            c(700_000, 716_000),
+        ];
+        let pieces = vkw_vad::collect_chunks(&[], &speech, 30.0);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(piece_ranges(&speech, &pieces), vec![0..2, 2..4]);
+        let none = vkw_vad::collect_chunks(&[], &[], 30.0);
+        assert_eq!(piece_ranges(&[], &none), vec![0..0]);
+    }
+
+    #[test]
+    fn chunk_features_drop_the_last_frame() {
+        let (f, frames) = chunk_features(&vec![0.0; 16_000], 80);
+        assert_eq!(frames, 100);
+        assert_eq!(f.len(), 80 * 100);
+        assert_eq!(pad_or_trim(&f, 80, frames).len(), 80 * WINDOW_FRAMES);
+    }
+}
