@@ -19,6 +19,7 @@ mod logits;
 mod options;
 mod prompt;
 mod transcribe;
+mod vad_filter;
 
 #[cfg(test)]
 mod mock;
@@ -32,3 +33,5 @@ pub use greedy::Rng;
 pub use options::{clip_frames, parse_clip_timestamps, Task, TranscribeOptions};
 pub use prompt::MAX_LENGTH;
 pub use transcribe::{Transcriber, WINDOW_FRAMES};
+pub use vad_filter::VadFilter;
+pub use vkw_vad::{SileroVad, SpeechChunk, VadOptions};

@@ -1,0 +1,89 @@
+//! Sequential transcription with faster-whisper's `vad_filter=True`
+//! (spec §8.6): the speech segments Silero VAD finds are concatenated,
+//! the concatenation is transcribed as one input, and every segment (and
+//! word) is mapped back to the original timeline before the caller sees it.
+
+use crate::{DecodeError, TranscribeOptions, Transcriber};
+use vkw_audio::mel::LogMel;
+use vkw_backend::Backend;
+use vkw_segments::{Segment, TranscriptionInfo};
+use vkw_vad::{collect_chunks, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions};
+
+/// Samples per second of the decoder's input.
+const RATE: f64 = 16_000.0;
+
+/// The VAD model and options for [`Transcriber::transcribe_samples`].
+#[derive(Debug, Clone, Copy)]
+pub struct VadFilter<'v> {
+    /// The loaded Silero VAD v6 network.
+    pub model: &'v SileroVad,
+    /// faster-whisper's `vad_parameters`.
+    pub options: &'v VadOptions,
+}
+
+impl<B: Backend> Transcriber<'_, B> {
+    /// Transcribes 16 kHz mono `samples` (the model takes `n_mels` mel bins),
+    /// with the VAD filter when `vad` is given, as faster-whisper's
+    /// `transcribe(vad_filter=…)` does. The filter applies only with the
+    /// default `clip_timestamps` ("0"), as in faster-whisper. The returned
+    /// info has the original `duration` and the speech's
+    /// `duration_after_vad`; segment times are in the original audio.
+    pub fn transcribe_samples(
+        &self,
+        samples: &[f32],
+        n_mels: usize,
+        vad: Option<VadFilter<'_>>,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        let duration = samples.len() as f64 / RATE;
+        let vad = vad.filter(|_| opts.clip_timestamps == [0.0]);
+        let Some(vad) = vad else {
+            let mel = LogMel::compute(samples, n_mels);
+            return self.transcribe(&mel.data, n_mels, mel.n_frames, duration, opts, on_segment);
+        };
+        let chunks = vad
+            .model
+            .speech_timestamps(samples, vad.options)
+            .map_err(|e| DecodeError::InvalidOption(e.to_string()))?;
+        self.transcribe_speech(samples, &chunks, n_mels, opts, on_segment)
+    }
+
+    /// Transcribes the `chunks` of `samples` (speech segments in samples, in
+    /// order) concatenated, with times mapped back to `samples` (§8.6).
+    pub fn transcribe_speech(
+        &self,
+        samples: &[f32],
+        chunks: &[SpeechChunk],
+        n_mels: usize,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        let duration = samples.len() as f64 / RATE;
+        let speech = collect_chunks(samples, chunks, f64::INFINITY)
+            .into_iter()
+            .next()
+            .map(|c| c.audio)
+            .unwrap_or_default();
+        let duration_after_vad = speech.len() as f64 / RATE;
+        let mel = LogMel::compute(&speech, n_mels);
+        drop(speech);
+        let map = SpeechTimestampsMap::new(chunks);
+        // FW restores times only when there were speech chunks.
+        let restore = !chunks.is_empty();
+        let mut mapped = |seg: &Segment| {
+            if restore {
+                let mut s = seg.clone();
+                map.restore_segment(&mut s);
+                on_segment(&s);
+            } else {
+                on_segment(seg);
+            }
+        };
+        let mut info =
+            self.transcribe(&mel.data, n_mels, mel.n_frames, duration, opts, &mut mapped)?;
+        info.duration = duration;
+        info.duration_after_vad = duration_after_vad;
+        Ok(info)
+    }
+}
