@@ -4,7 +4,7 @@
 //! word) is mapped back to the original timeline before the caller sees it.
 
 use crate::{DecodeError, TranscribeOptions, Transcriber};
-use vkw_audio::mel::LogMel;
+use vkw_audio::mel::MelWindows;
 use vkw_backend::Backend;
 use vkw_segments::{Segment, TranscriptionInfo};
 use vkw_vad::{collect_chunks, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions};
@@ -22,8 +22,7 @@ pub struct VadFilter<'v> {
 }
 
 impl<B: Backend> Transcriber<'_, B> {
-    /// Transcribes 16 kHz mono `samples` (the model takes `n_mels` mel bins),
-    /// with the VAD filter when `vad` is given, as faster-whisper's
+    /// Transcribes 16 kHz mono `samples`, with the VAD filter when `vad` is given, as faster-whisper's
     /// `transcribe(vad_filter=…)` does. The filter applies only with the
     /// default `clip_timestamps` ("0"), as in faster-whisper. The returned
     /// info has the original `duration` and the speech's
@@ -31,7 +30,6 @@ impl<B: Backend> Transcriber<'_, B> {
     pub fn transcribe_samples(
         &self,
         samples: &[f32],
-        n_mels: usize,
         vad: Option<VadFilter<'_>>,
         opts: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
@@ -39,14 +37,14 @@ impl<B: Backend> Transcriber<'_, B> {
         let duration = samples.len() as f64 / RATE;
         let vad = vad.filter(|_| opts.clip_timestamps == [0.0]);
         let Some(vad) = vad else {
-            let mel = LogMel::compute(samples, n_mels);
-            return self.transcribe(&mel.data, n_mels, mel.n_frames, duration, opts, on_segment);
+            let mel = MelWindows::new(samples, self.backend.hparams().n_mels);
+            return self.transcribe_features(&mel, duration, opts, on_segment);
         };
         let chunks = vad
             .model
             .speech_timestamps(samples, vad.options)
             .map_err(|e| DecodeError::InvalidOption(e.to_string()))?;
-        self.transcribe_speech(samples, &chunks, n_mels, opts, on_segment)
+        self.transcribe_speech(samples, &chunks, opts, on_segment)
     }
 
     /// Transcribes the `chunks` of `samples` (speech segments in samples, in
@@ -55,7 +53,6 @@ impl<B: Backend> Transcriber<'_, B> {
         &self,
         samples: &[f32],
         chunks: &[SpeechChunk],
-        n_mels: usize,
         opts: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<TranscriptionInfo, DecodeError> {
@@ -66,8 +63,9 @@ impl<B: Backend> Transcriber<'_, B> {
             .map(|c| c.audio)
             .unwrap_or_default();
         let duration_after_vad = speech.len() as f64 / RATE;
-        let mel = LogMel::compute(&speech, n_mels);
-        drop(speech);
+        // The log-mel of the concatenation (FW computes its features after
+        // the cut), one window at a time.
+        let mel = MelWindows::new(&speech, self.backend.hparams().n_mels);
         let map = SpeechTimestampsMap::new(chunks);
         // FW restores times only when there were speech chunks.
         let restore = !chunks.is_empty();
@@ -80,8 +78,7 @@ impl<B: Backend> Transcriber<'_, B> {
                 on_segment(seg);
             }
         };
-        let mut info =
-            self.transcribe(&mel.data, n_mels, mel.n_frames, duration, opts, &mut mapped)?;
+        let mut info = self.transcribe_features(&mel, duration, opts, &mut mapped)?;
         info.duration = duration;
         info.duration_after_vad = duration_after_vad;
         Ok(info)

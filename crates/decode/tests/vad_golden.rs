@@ -121,7 +121,6 @@ impl Engine {
         let info = t
             .transcribe_samples(
                 samples,
-                self.model.hparams.n_mels,
                 Some(filter),
                 &TranscribeOptions::default(),
                 &mut |s| segs.push(s.clone()),
