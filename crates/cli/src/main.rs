@@ -1,6 +1,8 @@
 //! `vkwhisper`: Whisper speech-to-text for CTranslate2 models.
 
 mod args;
+mod batched;
+mod convert;
 mod models;
 mod transcribe;
 
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 ///   vkwhisper transcribe samples/jfk.wav
 ///   vkwhisper transcribe talk.mp3 --model base --language de -f srt,json -o subs/
 ///   vkwhisper models pull small
+///   vkwhisper convert my-finetune/ my-finetune-ct2/ --quantization float16
 #[derive(Parser)]
 #[command(name = "vkwhisper", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -29,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
+    /// Write a CTranslate2 model directory from a transformers Whisper checkpoint or another CTranslate2 model.
+    Convert(convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,11 +42,13 @@ fn main() -> ExitCode {
     // signal skips destructors), then exit as interrupted programs do.
     let _ = ctrlc::set_handler(|| {
         vkw_writers::remove_pending_outputs();
+        convert::remove_temp_dir();
         std::process::exit(130);
     });
     let result = match cli.command {
         Command::Transcribe(a) => transcribe::run(*a),
         Command::Models { command } => models::run(command),
+        Command::Convert(a) => convert::run(a),
     };
     match result {
         Ok(code) => code,
