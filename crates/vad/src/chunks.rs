@@ -241,6 +241,6 @@ mod tests {
         assert_eq!(round2(1.005), 1.0); // 1.005 is 1.00499999… in binary
         assert_eq!(round2(0.125), 0.12); // exact tie: half to even
         assert_eq!(round2(2.675), 2.67);
-        assert_eq!(round2(3.14159), 3.14);
+        assert_eq!(round2(4.56789), 4.57);
     }
 }
