@@ -124,6 +124,12 @@ class BenchError(RuntimeError):
     pass
 
 
+def split_variant(variant: str) -> tuple[str, int]:
+    """'int8@2' -> ('int8', 2): a compute type run with a thread count."""
+    ct, _, th = variant.partition("@")
+    return ct, int(th)
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -329,7 +335,8 @@ class FasterWhisper:
     def _run(self, tag: str, files: list[str], ct: str, env=None) -> tuple[dict, dict]:
         cfg_path = self.work / f"{tag}.cfg.json"
         out_path = self.work / f"{tag}.result.json"
-        cfg = {"model": str(self.args.model), "compute_type": ct, "threads": self.args.threads,
+        ct, threads = split_variant(ct)
+        cfg = {"model": str(self.args.model), "compute_type": ct, "threads": threads,
                "beam_size": self.args.beam_size, "files": files, "out": str(out_path)}
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
         m = run_measured([str(self.py), str(self.worker), str(cfg_path)], self.work / tag,
@@ -398,8 +405,9 @@ class VkWhisper:
             pass
 
     def _cmd(self, files: list[str], ct: str, outdir: Path, timings: bool) -> list[str]:
+        ct, threads = split_variant(ct)
         cmd = [self.binary, "transcribe", *files, "--model", str(self.args.model),
-               "--beam-size", str(self.args.beam_size), "--threads", str(self.args.threads),
+               "--beam-size", str(self.args.beam_size), "--threads", str(threads),
                "--compute-type", ct, "--output-format", "json", "--output-dir", str(outdir), "--quiet"]
         if timings:
             cmd.append("--timings")
@@ -572,7 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=REPO / "tests" / "fixtures" / "data")
     ap.add_argument("--model", type=Path, default=Path.home() / ".cache" / "vkwhisper" / "models" / "tiny.en",
                     help="CTranslate2 model directory (both engines)")
-    ap.add_argument("--threads", type=int, default=2, help="FW cpu_threads (num_workers=1); vk --threads")
+    ap.add_argument("--threads", default="2",
+                    help="comma list, e.g. 1,2: FW cpu_threads (num_workers=1); vk --threads")
     ap.add_argument("--beam-size", type=int, default=5)
     ap.add_argument("--compute-type", default="float32", help="comma list, e.g. float32,int8")
     ap.add_argument("--runs", type=int, default=1, help="timed runs per (engine, compute type, set); best is reported")
@@ -600,8 +609,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--engines: unknown {bad}; use fw, vk or fw,vk")
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     cts = [c.strip() for c in args.compute_type.split(",") if c.strip()]
-    if args.threads < 1 or args.beam_size < 1 or args.runs < 1:
+    try:
+        thread_list = [int(t) for t in args.threads.split(",") if t.strip()]
+    except ValueError:
+        ap.error(f"--threads: expected a comma list of integers, got {args.threads!r}")
+    if not thread_list or min(thread_list) < 1 or args.beam_size < 1 or args.runs < 1:
         ap.error("--threads, --beam-size and --runs must be >= 1")
+    # Each (compute type, threads) pair is one variant, spelled 'int8@2'.
+    cts = [f"{c}@{t}" for t in thread_list for c in cts]
     args.model = args.model.expanduser().resolve()
     args.vkwhisper = args.vkwhisper.expanduser()
     if not args.vkwhisper.is_absolute():
@@ -720,7 +735,8 @@ def main(argv: list[str] | None = None) -> int:
                         for k in ("fixed_cost_s", "reported_audio_s", "note"):
                             if k in p:
                                 per_eng[eng.name][k] = p[k]
-                row = {"compute_type": ct, "set": s, "files": len(rows), "audio_s": audio, "engines": per_eng}
+                row = {"variant": ct, "compute_type": split_variant(ct)[0],
+                       "threads": split_variant(ct)[1], "set": s, "files": len(rows), "audio_s": audio, "engines": per_eng}
                 if "fw" in per_eng and "vk" in per_eng:
                     row["speed_ratio_fw_over_vk"] = per_eng["fw"]["transcribe_s"] / per_eng["vk"]["transcribe_s"] \
                         if per_eng["vk"]["transcribe_s"] > 0 else None
@@ -735,21 +751,22 @@ def main(argv: list[str] | None = None) -> int:
 
         # --- print -----------------------------------------------------------------------
         print()
-        print(f"model {args.model}  threads {args.threads}  beam {args.beam_size}  runs {args.runs} (best shown)")
+        print(f"model {args.model}  beam {args.beam_size}  runs {args.runs} (best shown); "
+              f"compute column = compute type @ threads")
         print("transcribe = audio decode + transcription, excl. process start-up and model load")
-        hdr = f"{'compute':8} {'set':11} {'engine':15} {'files':>5} {'audio_s':>8} {'transc_s':>9} " \
+        hdr = f"{'compute':14} {'set':11} {'engine':15} {'files':>5} {'audio_s':>8} {'transc_s':>9} " \
           f"{'RTF':>7} {'xRT':>6} {'load_s':>7} {'RSS_MB':>7} {'WER':>7} {'cpu_s':>7} {'busy*':>5}"
         print(hdr)
         print("-" * len(hdr))
         for row in summary_rows:
             for name, e in row["engines"].items():
-                print(f"{row['compute_type']:8} {row['set']:11} {e['engine']:15} {row['files']:>5} "
+                print(f"{row['variant']:14} {row['set']:11} {e['engine']:15} {row['files']:>5} "
                       f"{row['audio_s']:>8.1f} {e['transcribe_s']:>9.2f} {e['rtf']:>7.4f} "
                       f"{fmt(e['x_realtime'], '.1f'):>6} {fmt(e['load_s'], '.2f'):>7} "
                       f"{e['peak_rss_mb']:>7.0f} {pct(e['wer']['wer']):>7} {e['cpu_s']:>7.1f} "
                       f"{e['other_load_cores']:>5.2f}")
             if "speed_ratio_fw_over_vk" in row:
-                print(f"{'':8} {row['set']:11} speed ratio FW/vk = {fmt(row['speed_ratio_fw_over_vk'], '.2f')}"
+                print(f"{'':14} {row['set']:11} speed ratio FW/vk = {fmt(row['speed_ratio_fw_over_vk'], '.2f')}"
                       f"  (>1: vkwhisper faster); vk-vs-FW text WER {pct(row['vk_vs_fw_text_wer'])}, "
                       f"identical texts {row['identical_texts']}/{row['files']}")
         print("cpu_s = user+sys CPU of the whole engine process (incl. start-up and load); "
@@ -768,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": [sys.argv[0], *(argv if argv is not None else sys.argv[1:])],
             "config": {
                 "engines": engines, "sets": sets, "compute_types": cts, "model": str(args.model),
-                "threads": args.threads, "beam_size": args.beam_size, "runs": args.runs,
+                "threads": thread_list, "beam_size": args.beam_size, "runs": args.runs,
                 "warmup_file": str(warm), "wait_idle_s": args.wait_idle, "vkwhisper": str(args.vkwhisper) if vk else None,
                 "vk_timing": vk.method() if vk else None,
                 "timing_scope": "audio decode + transcription; excludes process start-up and model load",

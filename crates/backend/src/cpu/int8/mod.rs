@@ -123,15 +123,79 @@ pub struct QMatrix {
     comp: Vec<i32>,
 }
 
+/// `round_half_even(v · scale)` clamped to ±127, plus `bias` (0, or 128
+/// for the unsigned-activation kernels), as a byte.
+///
+/// Adding 1.5·2^23 leaves no fraction bits, so the FPU's default rounding
+/// (ties to even) rounds, and the low byte of the sum's bit pattern is the
+/// two's complement of the rounded value (the sum's bits are
+/// `0x4B40_0000 + n` for |n| < 2^22). Unlike `round_ties_even` and an `as`
+/// cast, this is branch-free and vectorises without SSE4.1.
+#[inline(always)]
+fn quantize_into(row: &[f32], scale: f32, bias: u8, q: &mut [u8]) {
+    const MAGIC: f32 = 12_582_912.0;
+    for (o, &v) in q.iter_mut().zip(row) {
+        let t = (v * scale).clamp(-127.0, 127.0) + MAGIC;
+        *o = (t.to_bits() as u8).wrapping_add(bias);
+    }
+}
+
+#[inline(always)]
+fn amax(row: &[f32]) -> f32 {
+    // Independent lanes so the compiler vectorises the reduction.
+    let mut m = [0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let tail = chunks.remainder().iter().fold(0f32, |a, &v| a.max(v.abs()));
+    for c in chunks {
+        for l in 0..16 {
+            m[l] = m[l].max(c[l].abs());
+        }
+    }
+    m.iter().fold(tail, |a, &v| a.max(v))
+}
+
+/// The per-row scale of the spec's rule (§2.6): `127 / max|row|`, or 1
+/// for an all-zero row.
+#[inline(always)]
+fn row_scale(row: &[f32]) -> f32 {
+    let a = amax(row);
+    if a == 0.0 {
+        1.0
+    } else {
+        127.0 / a
+    }
+}
+
+#[inline(always)]
+fn quantize_act_row(row: &[f32], bias: u8, q: &mut [u8]) -> f32 {
+    let scale = row_scale(row);
+    quantize_into(row, scale, bias, q);
+    scale
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_act_row_avx2(row: &[f32], bias: u8, q: &mut [u8]) -> f32 {
+    quantize_act_row(row, bias, q)
+}
+
+/// Quantise one activation row; returns its scale.
+fn quantize_act(row: &[f32], bias: u8, q: &mut [u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::vmath::has_avx2() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { quantize_act_row_avx2(row, bias, q) };
+    }
+    quantize_act_row(row, bias, q)
+}
+
 /// Quantise one row by the spec's per-row rule (§2.6) into `q`; returns the
 /// scale (`127 / max|row|`, or 1 for an all-zero row).
 pub fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
-    let amax = row.iter().fold(0f32, |m, &v| m.max(v.abs()));
-    let scale = if amax == 0.0 { 1.0 } else { 127.0 / amax };
-    for (o, &v) in q.iter_mut().zip(row) {
-        *o = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
-    }
-    scale
+    // SAFETY: i8 and u8 have the same layout; the bytes are the two's
+    // complement of q (bias 0).
+    let qu = unsafe { std::slice::from_raw_parts_mut(q.as_mut_ptr() as *mut u8, q.len()) };
+    quantize_act(row, 0, qu)
 }
 
 impl QMatrix {
@@ -229,17 +293,9 @@ fn quantize_acts(
     a.data.resize(m * kp, if offset { 128 } else { 0 });
     a.inv.clear();
     a.inv.resize(m, 1.0);
+    let bias = if offset { 128 } else { 0 };
     let work = |(i, (dst, inv)): (usize, (&mut [u8], &mut f32))| {
-        let row = &x[i * stride..i * stride + k];
-        let amax = row.iter().fold(0f32, |mx, &v| mx.max(v.abs()));
-        let scale = if amax == 0.0 { 1.0 } else { 127.0 / amax };
-        let bias = if offset { 128i32 } else { 0 };
-        for (o, &v) in dst.iter_mut().zip(row) {
-            // q in [-127, 127]; `as u8` keeps the two's-complement bits for
-            // the signed kernels, `+ 128` makes it unsigned for VNNI.
-            *o = ((v * scale).round_ties_even().clamp(-127.0, 127.0) as i32 + bias) as u8;
-        }
-        *inv = 1.0 / scale;
+        *inv = 1.0 / quantize_act(&x[i * stride..i * stride + k], bias, &mut dst[..k]);
     };
     let it = a.data.chunks_mut(kp).zip(a.inv.iter_mut()).enumerate();
     if m * k >= 1 << 16 {
