@@ -4,6 +4,7 @@
 //! Weights stay in their stored dtype (see `weights.rs`) unless the compute
 //! type asks for int8, float16 or bfloat16; activations are f32.
 
+mod align;
 mod attention;
 mod decoder;
 mod encoder;
@@ -209,12 +210,16 @@ impl Backend for CpuBackend {
 
     fn align(
         &self,
-        _enc: &CpuEncoded,
-        _index: usize,
-        _tokens: &[u32],
-        _heads: &[(usize, usize)],
+        enc: &CpuEncoded,
+        index: usize,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
     ) -> Result<crate::Alignment, BackendError> {
-        Err(BackendError::Unsupported("CPU alignment pass".into()))
+        let hp = self.model.hparams;
+        align::validate(&hp, tokens, heads)?;
+        let st = self.start(enc, index)?;
+        self.pool
+            .install(|| align::align(&self.weights, &hp, self.eps(), &st, tokens, heads))
     }
 
     fn num_seqs(&self, state: &CpuState) -> usize {
