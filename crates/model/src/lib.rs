@@ -74,6 +74,13 @@ impl WhisperModel {
                 tokenizer: m.tokenizer,
             });
         }
+        let torch = dir.join("pytorch_model.bin");
+        if !bin_path.is_file() && torch.is_file() {
+            return Err(ModelError::Unsupported {
+                path: torch,
+                msg: "PyTorch pickles are not read; re-save the checkpoint with safetensors (model.save_pretrained(dir, safe_serialization=True))".into(),
+            });
+        }
         if !bin_path.is_file() {
             return Err(ModelError::MissingFile {
                 path: bin_path,

@@ -250,3 +250,19 @@ fn broken_checkpoints_are_one_line_errors_naming_the_problem() {
     std::fs::write(&file, &bad).unwrap();
     assert!(load_err(dir).contains("invalid safetensors header"));
 }
+
+#[test]
+fn pytorch_only_checkpoint_asks_for_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "whisper"}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"PK").unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("pytorch_model.bin") && msg.contains("safe_serialization=True"),
+        "{msg}"
+    );
+}
