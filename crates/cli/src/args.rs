@@ -84,6 +84,10 @@ pub struct TranscribeArgs {
     #[arg(long, default_value_t = 5, help_heading = "Decoding")]
     pub beam_size: usize,
 
+    /// Batched mode, as faster-whisper's BatchedInferencePipeline: speech found by the VAD is packed into 30 s pieces and N pieces are decoded together (faster on long audio). Uses the first temperature only, no previous-text conditioning, no timestamps unless --without-timestamps=false. 0 = sequential.
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Decoding")]
+    pub batch_size: usize,
+
     /// Samples drawn per fallback temperature.
     #[arg(long, default_value_t = 5, help_heading = "Decoding")]
     pub best_of: usize,
@@ -171,9 +175,9 @@ pub struct TranscribeArgs {
     )]
     pub suppress_tokens: String,
 
-    /// Decode text only, without timestamp tokens.
-    #[arg(long, help_heading = "Decoding")]
-    pub without_timestamps: bool,
+    /// Decode text only, without timestamp tokens (default: false; true with --batch-size).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, value_name = "BOOL", help_heading = "Decoding")]
+    pub without_timestamps: Option<bool>,
 
     /// Latest time (s) the first timestamp may take.
     #[arg(long, default_value_t = 1.0, help_heading = "Decoding")]
@@ -270,7 +274,8 @@ impl TranscribeArgs {
             hotwords: self.hotwords.clone(),
             suppress_blank: self.suppress_blank,
             suppress_tokens,
-            without_timestamps: self.without_timestamps,
+            // FW's batched pipeline defaults to without_timestamps=True (§9.3).
+            without_timestamps: self.without_timestamps.unwrap_or(self.batch_size > 0),
             max_initial_timestamp: self.max_initial_timestamp,
             max_new_tokens: self.max_new_tokens,
             clip_timestamps: parse_clip_timestamps(&self.clip_timestamps)?,
