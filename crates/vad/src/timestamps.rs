@@ -53,18 +53,23 @@ impl VadOptions {
 
     /// Checks the values; the error names the option.
     pub fn validate(&self) -> Result<(), VadError> {
-        let bad = |m: &str| Err(VadError::InvalidOption(m.to_string()));
+        let bad = |m: String| Err(VadError::InvalidOption(m));
         if !(0.0..=1.0).contains(&self.threshold) {
-            return bad("vad threshold must be between 0 and 1");
+            return bad(format!(
+                "VAD threshold must be between 0 and 1, got {}",
+                self.threshold
+            ));
         }
-        if self
-            .neg_threshold
-            .is_some_and(|t| !(0.0..=1.0).contains(&t))
-        {
-            return bad("vad neg_threshold must be between 0 and 1");
+        if let Some(t) = self.neg_threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            return bad(format!(
+                "VAD neg_threshold must be between 0 and 1, got {t}"
+            ));
         }
         if self.max_speech_duration_s.is_nan() || self.max_speech_duration_s <= 0.0 {
-            return bad("vad max_speech_duration_s must be > 0 (inf = no limit)");
+            return bad(format!(
+                "VAD max_speech_duration_s must be > 0 (inf = no limit), got {}",
+                self.max_speech_duration_s
+            ));
         }
         Ok(())
     }
