@@ -69,7 +69,13 @@ pub fn quantize_int8(t: &Tensor) -> Tensor {
     for r in 0..rows {
         let row = &w[r * cols..(r + 1) * cols];
         let amax = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
-        let amax = if amax == 0.0 { 127.0 } else { amax };
+        // CTranslate2's converter also keeps the scale finite for tiny
+        // nonzero rows: amax is at least 127 / f32::MAX.
+        let amax = if amax == 0.0 {
+            127.0
+        } else {
+            amax.max(127.0 / f32::MAX)
+        };
         let scale = 127.0 / amax;
         scales.push(scale);
         q.extend(

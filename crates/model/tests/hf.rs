@@ -21,7 +21,11 @@ fn export(ct2: &Path, opts: ExportOptions) -> tempfile::TempDir {
 
 /// Rewrite `file` keeping the tensors `keep` accepts, with `edit` applied to
 /// each tensor's f32 values (the file must be float32).
-fn rewrite(file: &Path, keep: impl Fn(&str) -> bool, edit: impl Fn(&str, &mut Vec<f32>)) {
+fn rewrite(
+    file: &Path,
+    keep: impl Fn(&str) -> bool,
+    edit: impl Fn(&str, &mut Vec<usize>, &mut Vec<f32>),
+) {
     let bytes = std::fs::read(file).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -34,9 +38,10 @@ fn rewrite(file: &Path, keep: impl Fn(&str) -> bool, edit: impl Fn(&str, &mut Ve
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        edit(&name, &mut v);
+        let mut shape = view.shape().to_vec();
+        edit(&name, &mut shape, &mut v);
         let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        data.push((name, view.shape().to_vec(), b));
+        data.push((name, shape, b));
     }
     let views: Vec<(String, TensorView)> = data
         .iter()
@@ -122,6 +127,45 @@ fn float32_sharded_checkpoint_maps_onto_the_ct2_variables_and_converts_back_exac
     assert_eq!(back.tokenizer.vocabulary(), orig.tokenizer.vocabulary());
 }
 
+/// base: a multilingual vocabulary whose tokenizer.json already holds the
+/// timestamp tokens, exported as one float16 file.
+#[test]
+fn multilingual_float16_checkpoint_maps_onto_the_ct2_variables() {
+    let Some(ct2) = vkw_testkit::model_dir("base") else {
+        return;
+    };
+    let orig = WhisperModel::load(&ct2).unwrap();
+    let hf = export(
+        &ct2,
+        ExportOptions {
+            dtype: "float16".into(),
+            ..Default::default()
+        },
+    );
+    let m = WhisperModel::load(hf.path()).unwrap();
+    assert_eq!(m.hparams, orig.hparams);
+    assert_eq!(m.config, orig.config);
+    assert_eq!(m.tokenizer.special, orig.tokenizer.special);
+    assert!(m.tokenizer.special.multilingual);
+    assert_eq!(m.tokenizer.vocabulary(), orig.tokenizer.vocabulary());
+    assert_eq!(m.weights.aliases, orig.weights.aliases);
+    for name in orig.weights.names() {
+        let a = orig.weights.get(name).unwrap();
+        match m.weights.try_get(name) {
+            Some(b) => assert_eq!(a, b, "{name}"),
+            // This conversion was made by a newer CTranslate2, which also
+            // writes default-valued (zero) scalars the Whisper spec ignores.
+            None => assert!(a.shape.is_empty() && a.scalar_i64() == Some(0), "{name}"),
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    write_ct2_dir(&m, out.path(), Some(Quantization::Float16), &mut |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(out.path().join("config.json")).unwrap(),
+        std::fs::read(ct2.join("config.json")).unwrap()
+    );
+}
+
 #[test]
 fn float16_and_bfloat16_checkpoints_keep_their_dtype() {
     let Some(ct2) = tiny() else { return };
@@ -171,7 +215,7 @@ fn untied_output_projection_is_its_own_variable() {
     rewrite(
         &file,
         |_| true,
-        |n, v| {
+        |n, _, v| {
             if n == "proj_out.weight" {
                 v.iter_mut().for_each(|x| *x *= 0.5);
             }
@@ -188,6 +232,49 @@ fn untied_output_projection_is_its_own_variable() {
     let b = ModelBin::open(&out.path().join("model.bin")).unwrap();
     assert!(b.aliases.is_empty());
     assert_eq!(b.get("decoder/projection/weight").unwrap().to_f32(), p);
+}
+
+/// 128 mel bins (large-v3's front end): n_mels comes from config.json and
+/// conv1, and the converted directory tells faster-whisper through
+/// preprocessor_config.json.
+#[test]
+fn mel_count_follows_the_checkpoint() {
+    let Some(ct2) = tiny() else { return };
+    let hf = export(&ct2, ExportOptions::default());
+    let cfg_path = hf.path().join("config.json");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("\"num_mel_bins\": 80", "\"num_mel_bins\": 128"),
+    )
+    .unwrap();
+    rewrite(
+        &hf.path().join("model.safetensors"),
+        |_| true,
+        |n, shape, v| {
+            if n == "model.encoder.conv1.weight" {
+                // [384, 80, 3] → [384, 128, 3], the extra input channels zero.
+                let old = std::mem::take(v);
+                for row in old.chunks(80 * 3) {
+                    v.extend_from_slice(row);
+                    v.extend(std::iter::repeat_n(0.0, 48 * 3));
+                }
+                shape[1] = 128;
+            }
+        },
+    );
+    let m = WhisperModel::load(hf.path()).unwrap();
+    assert_eq!(m.hparams.n_mels, 128);
+    assert_eq!(
+        m.weights.get("encoder/conv1/weight").unwrap().shape,
+        [384, 128, 3]
+    );
+    let out = tempfile::tempdir().unwrap();
+    write_ct2_dir(&m, out.path(), None, &mut |_| {}).unwrap();
+    let pre = std::fs::read_to_string(out.path().join("preprocessor_config.json")).unwrap();
+    let pre: serde_json::Value = serde_json::from_str(&pre).unwrap();
+    assert_eq!(pre["feature_size"], 128);
+    assert_eq!(WhisperModel::load(out.path()).unwrap().hparams.n_mels, 128);
 }
 
 fn load_err(dir: &Path) -> String {
@@ -227,7 +314,11 @@ fn broken_checkpoints_are_one_line_errors_naming_the_problem() {
     // A missing tensor is named.
     let file = dir.join("model.safetensors");
     let good = std::fs::read(&file).unwrap();
-    rewrite(&file, |n| n != "model.decoder.layers.2.fc2.bias", |_, _| {});
+    rewrite(
+        &file,
+        |n| n != "model.decoder.layers.2.fc2.bias",
+        |_, _, _| {},
+    );
     let msg = load_err(dir);
     assert!(
         msg.contains("tensor 'model.decoder.layers.2.fc2.bias' is missing"),
