@@ -91,6 +91,21 @@ fn hf_checkpoint_transcribes_and_converts_back_with_golden_tokens() {
     assert_eq!(format, ModelFormat::HuggingFace);
     assert_eq!(tokens, golden);
 
+    // And through the binary: `--model DIR` resolves a transformers directory.
+    let o = Command::new(env!("CARGO_BIN_EXE_vkwhisper"))
+        .args(["transcribe", "--model"])
+        .arg(&hf)
+        .arg(fixtures().join("data/jfk/jfk.wav"))
+        .env_remove("VKWHISPER_MODEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("ask not what your country can do for you"),
+        "{stdout}"
+    );
+
     // Back to CTranslate2 float16: the original model.bin, byte for byte
     // (same variables, order, dtypes, shapes, values and alias).
     let out = work.path().join("ct2");
