@@ -32,7 +32,7 @@ mod timestamps;
 
 use std::path::PathBuf;
 
-pub use chunks::{collect_chunks, CollectedChunk, SpeechTimestampsMap};
+pub use chunks::{collect_chunks, concatenate_in_place, CollectedChunk, SpeechTimestampsMap};
 pub use net::{SileroVad, WINDOW_SAMPLES};
 pub use timestamps::{timestamps_from_probs, SpeechChunk, VadOptions};
 
