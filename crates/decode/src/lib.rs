@@ -20,6 +20,7 @@ mod options;
 mod prompt;
 mod transcribe;
 mod vad_filter;
+pub mod words;
 
 #[cfg(test)]
 mod mock;

@@ -5,8 +5,8 @@ pub use vkw_model::Task;
 use crate::DecodeError;
 
 /// Options of [`crate::Transcriber::transcribe`], mirroring faster-whisper's
-/// `WhisperModel.transcribe` keyword arguments (spec §9.1). Word timestamps and
-/// VAD are handled elsewhere.
+/// `WhisperModel.transcribe` keyword arguments (spec §9.1). VAD is handled
+/// elsewhere ([`crate::VadFilter`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranscribeOptions {
     /// Language code; `None` detects it (multilingual models) or uses "en".
@@ -64,6 +64,16 @@ pub struct TranscribeOptions {
     pub language_detection_segments: usize,
     /// Seed of the sampling random generator (temperature > 0).
     pub seed: u64,
+    /// Word-level timestamps (spec §7): segments carry `words`, and `seek`
+    /// moves to the last word's end (§6.14).
+    pub word_timestamps: bool,
+    /// With word timestamps: marks merged into the following word.
+    pub prepend_punctuations: String,
+    /// With word timestamps: marks merged into the previous word.
+    pub append_punctuations: String,
+    /// With word timestamps: skip silent stretches longer than this many
+    /// seconds around likely hallucinations (§6.14); `None` = off.
+    pub hallucination_silence_threshold: Option<f64>,
 }
 
 impl Default for TranscribeOptions {
@@ -96,6 +106,10 @@ impl Default for TranscribeOptions {
             language_detection_threshold: 0.5,
             language_detection_segments: 1,
             seed: 0,
+            word_timestamps: false,
+            prepend_punctuations: "\"'“¿([{-".into(),
+            append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
+            hallucination_silence_threshold: None,
         }
     }
 }
@@ -128,6 +142,12 @@ impl TranscribeOptions {
             .any(|t| !t.is_finite() || *t < 0.0)
         {
             return bad("clip_timestamps must be finite and >= 0");
+        }
+        if self
+            .hallucination_silence_threshold
+            .is_some_and(|t| !t.is_finite() || t < 0.0)
+        {
+            return bad("hallucination_silence_threshold must be finite and >= 0");
         }
         Ok(())
     }
@@ -194,6 +214,10 @@ mod tests {
         assert_eq!(o.beam_size, 5);
         assert_eq!(o.temperatures.len(), 6);
         assert_eq!(o.suppress_tokens, Some(vec![-1]));
+        assert!(!o.word_timestamps);
+        assert_eq!(o.prepend_punctuations, "\"'“¿([{-");
+        assert_eq!(o.append_punctuations, "\"'.。,，!！?？:：”)]}、");
+        assert_eq!(o.hallucination_silence_threshold, None);
         assert!(o.validate().is_ok());
     }
 }

@@ -7,6 +7,10 @@ use crate::language::{choose, detect};
 use crate::logits::{suppressed_tokens, LogitRules, TimestampRules};
 use crate::options::{clip_frames, TranscribeOptions};
 use crate::prompt::{build_prompt, encode_context, PromptParts, MAX_LENGTH};
+use crate::words::{
+    add_word_timestamps, adjust_window, find_alignment, AlignInput, WindowOutcome, WindowPlace,
+    WindowSegment,
+};
 use crate::DecodeError;
 use vkw_audio::mel::{Features, MelSlice};
 use vkw_backend::Backend;
@@ -209,6 +213,8 @@ impl<'a, B: Backend> Transcriber<'a, B> {
             None => Vec::new(),
         };
         let mut prompt_reset_since = 0usize;
+        // End of the last word so far (word timestamps, §6.14, §7.4).
+        let mut last_speech_timestamp = 0.0f64;
         let mut rng = Rng::new(opts.seed);
         let mut idx = 0usize;
         let mut clip_idx = 0usize;
@@ -300,7 +306,63 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                 seek,
             );
             seek = split.seek;
-            for s in split.segments {
+            let mut window: Vec<WindowSegment> = split
+                .segments
+                .into_iter()
+                .map(|s| WindowSegment {
+                    start: s.start,
+                    end: s.end,
+                    tokens: s.tokens,
+                    words: Vec::new(),
+                })
+                .collect();
+            if opts.word_timestamps {
+                // §7: words of all the window's segments, then §6.14.
+                let text_tokens: Vec<u32> = window
+                    .iter()
+                    .flat_map(|s| s.tokens.iter().copied().filter(|&t| t < sp.eot))
+                    .collect();
+                let input = AlignInput {
+                    sot_sequence: &sot_sequence,
+                    text_tokens: &text_tokens,
+                    num_frames: segment_size,
+                    language: &window_language,
+                };
+                let alignment = find_alignment(self.backend, self.model, &enc, &input)?;
+                add_word_timestamps(
+                    &mut window,
+                    alignment,
+                    previous_seek,
+                    sp.eot,
+                    &opts.prepend_punctuations,
+                    &opts.append_punctuations,
+                    last_speech_timestamp,
+                );
+                let place = WindowPlace {
+                    time_offset,
+                    window_end_time: (previous_seek + WINDOW_FRAMES) as f64 * 0.01,
+                    segment_duration,
+                    previous_seek,
+                    seek,
+                    single_timestamp_ending: split.single_timestamp_ending,
+                    content_frames,
+                };
+                match adjust_window(
+                    &mut window,
+                    &place,
+                    opts.hallucination_silence_threshold,
+                    &mut last_speech_timestamp,
+                ) {
+                    WindowOutcome::Emit { seek: next } => seek = next,
+                    // Leading silence before a hallucination: emit nothing
+                    // (the prompt is not reset either, as in FW).
+                    WindowOutcome::Abandon { seek: next } => {
+                        seek = next;
+                        continue;
+                    }
+                }
+            }
+            for s in window {
                 let text = tk.decode(&s.tokens);
                 if s.start == s.end || text.trim().is_empty() {
                     continue;
@@ -318,7 +380,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                     avg_logprob: r.avg_logprob,
                     compression_ratio: r.compression_ratio,
                     no_speech_prob: r.no_speech_prob,
-                    words: None,
+                    words: opts.word_timestamps.then_some(s.words),
                 });
             }
             if !opts.condition_on_previous_text || r.temperature > opts.prompt_reset_on_temperature

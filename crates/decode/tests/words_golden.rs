@@ -1,0 +1,188 @@
+//! Word timestamps (spec §7, §6.14) against faster-whisper 1.2.1:
+//! `tiny.en.float32.beam5.words.json` covers all 60 golden files. Every
+//! segment must have the golden tokens and bounds, and every word the golden
+//! text, start and end within 0.02 s and probability within 1e-3.
+//!
+//! All divergences of all files are reported, not only the first.
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use vkw_backend::cpu::CpuBackend;
+use vkw_decode::{TranscribeOptions, Transcriber};
+use vkw_model::WhisperModel;
+use vkw_segments::Segment;
+use vkw_testkit::{fixtures, model_dir};
+
+/// Word start/end tolerance (the acceptance bound).
+const TIME_TOL: f64 = 0.02;
+
+/// The samples faster-whisper saw: the file itself or its golden PCM copy
+/// (see `tests/fixtures/golden/README.md`), whichever hashes to
+/// `samples_sha256`.
+fn load_samples(rel: &str, want_sha: &str) -> Result<Vec<f32>, String> {
+    let p = Path::new(rel);
+    let set = p.parent().map(|s| s.to_path_buf()).unwrap_or_default();
+    let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+    let name = p.file_name().unwrap().to_string_lossy().to_string();
+    let candidates = [
+        fixtures().join("data").join(rel),
+        fixtures()
+            .join("golden/pcm")
+            .join(&set)
+            .join(format!("{stem}.wav")),
+        fixtures()
+            .join("extra/pcm")
+            .join(&set)
+            .join(format!("{name}.wav")),
+    ];
+    for cand in &candidates {
+        let Ok(samples) = vkw_audio::load_audio(cand) else {
+            continue;
+        };
+        let mut h = Sha256::new();
+        for x in &samples {
+            h.update(x.to_le_bytes());
+        }
+        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if got == want_sha {
+            return Ok(samples);
+        }
+    }
+    Err(format!(
+        "{rel}: no input with faster-whisper's exact samples"
+    ))
+}
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+/// Every divergence of one file; the number of words compared.
+fn compare(rel: &str, want: &serde_json::Value, got: &[Segment], errs: &mut Vec<String>) -> usize {
+    let segs = want["segments"].as_array().unwrap();
+    let mut words = 0;
+    if segs.len() != got.len() {
+        errs.push(format!(
+            "{rel}: {} segments, want {}",
+            got.len(),
+            segs.len()
+        ));
+    }
+    for (i, (w, g)) in segs.iter().zip(got).enumerate() {
+        if f(&w["temperature"]) > 0.0 {
+            break; // sampled after a fallback: not reproducible
+        }
+        let wtok: Vec<u32> = w["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as u32)
+            .collect();
+        if wtok != g.tokens {
+            errs.push(format!(
+                "{rel}: segment {i}: tokens differ: {:?} vs {:?}",
+                w["text"], g.text
+            ));
+            break; // everything after depends on the tokens
+        }
+        for (name, a, b) in [
+            ("start", f(&w["start"]), g.start),
+            ("end", f(&w["end"]), g.end),
+        ] {
+            if (a - b).abs() > TIME_TOL {
+                errs.push(format!("{rel}: segment {i}: {name} want {a}, got {b}"));
+            }
+        }
+        if w["seek"].as_u64().unwrap() as usize != g.seek {
+            errs.push(format!(
+                "{rel}: segment {i}: seek want {}, got {}",
+                w["seek"], g.seek
+            ));
+        }
+        let ww = w["words"].as_array().unwrap();
+        let Some(gw) = g.words.as_ref() else {
+            errs.push(format!("{rel}: segment {i}: no words"));
+            continue;
+        };
+        if ww.len() != gw.len() {
+            let list = |v: Vec<&str>| v.join("|");
+            errs.push(format!(
+                "{rel}: segment {i}: {} words, want {}:\n  want {}\n  got  {}",
+                gw.len(),
+                ww.len(),
+                list(ww.iter().map(|x| x[2].as_str().unwrap()).collect()),
+                list(gw.iter().map(|x| x.word.as_str()).collect()),
+            ));
+            continue;
+        }
+        for (k, (a, b)) in ww.iter().zip(gw).enumerate() {
+            words += 1;
+            let text = a[2].as_str().unwrap();
+            if text != b.word {
+                errs.push(format!(
+                    "{rel}: segment {i} word {k}: {text:?} vs {:?}",
+                    b.word
+                ));
+            }
+            for (name, x, y, tol) in [
+                ("start", f(&a[0]), b.start, TIME_TOL),
+                ("end", f(&a[1]), b.end, TIME_TOL),
+                ("probability", f(&a[3]), b.probability, 1e-3),
+            ] {
+                if (x - y).abs() > tol + 1e-9 {
+                    errs.push(format!(
+                        "{rel}: segment {i} word {k} {text:?}: {name} want {x}, got {y}"
+                    ));
+                }
+            }
+        }
+    }
+    words
+}
+
+#[test]
+fn golden_tiny_en_beam5_words() {
+    let Some(dir) = model_dir("tiny.en") else {
+        return;
+    };
+    let model = Arc::new(WhisperModel::load(&dir).unwrap());
+    let backend = CpuBackend::new(model.clone(), 2).unwrap();
+    let path = fixtures().join("golden/tiny.en.float32.beam5.words.json");
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let opts = TranscribeOptions {
+        word_timestamps: true,
+        ..Default::default()
+    };
+    let only = std::env::var("VKW_GOLDEN_ONLY").ok();
+    let t = Transcriber::new(&backend, &model);
+    let (mut files, mut words, mut errs) = (0, 0, Vec::new());
+    for (rel, want) in g["files"].as_object().unwrap() {
+        if only.as_deref().is_some_and(|o| !rel.contains(o)) {
+            continue;
+        }
+        let samples = load_samples(rel, want["samples_sha256"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut got = Vec::new();
+        t.transcribe_samples(&samples, None, &opts, &mut |s| got.push(s.clone()))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let before = errs.len();
+        words += compare(rel, want, &got, &mut errs);
+        files += 1;
+        if errs.len() > before {
+            eprintln!("{rel}: {} divergences", errs.len() - before);
+        }
+    }
+    eprintln!(
+        "{files} files, {words} words compared, {} divergences",
+        errs.len()
+    );
+    assert!(files > 0 || only.is_some(), "no file compared");
+    assert!(
+        errs.is_empty(),
+        "{} divergences:\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
+}
