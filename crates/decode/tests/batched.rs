@@ -1,0 +1,158 @@
+//! Batched mode (faster-whisper's `BatchedInferencePipeline`, spec §9.3)
+//! against faster-whisper 1.2.1 (`golden/tiny.en.float32.beam5.batched8.json`,
+//! recorded by `scripts/record-batched-golden.py`): same pieces, times and
+//! tokens; and on the longform file, word error rate within 1 point of the
+//! sequential mode's.
+
+use std::sync::Arc;
+use vkw_backend::cpu::CpuBackend;
+use vkw_decode::{SileroVad, TranscribeOptions, Transcriber, VadFilter, VadOptions};
+use vkw_model::WhisperModel;
+use vkw_segments::Segment;
+use vkw_testkit::{fixtures, model_dir, vad_model};
+
+const LONGFORM: &str = "longform/ljspeech_LJ001_0001-0032.wav";
+
+fn json(name: &str) -> serde_json::Value {
+    let path = fixtures().join("golden").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("json")
+}
+
+/// Lower-case words with punctuation removed (apostrophes inside words kept).
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+                .trim_matches('\'')
+                .to_string()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate in percent (word-level Levenshtein / reference words).
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    100.0 * prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+#[test]
+fn wer_counts_edits() {
+    assert_eq!(wer("a b c d", "a x c"), 50.0);
+    assert_eq!(wer("Hello, world!", "hello world"), 0.0);
+}
+
+struct Setup {
+    model: Arc<WhisperModel>,
+    backend: CpuBackend,
+    vad: SileroVad,
+}
+
+fn setup() -> Option<Setup> {
+    let dir = model_dir("tiny.en")?;
+    let vad_path = vad_model()?;
+    let model = Arc::new(WhisperModel::load(&dir).expect("model"));
+    let backend = CpuBackend::new(model.clone(), 2).expect("backend");
+    let vad = SileroVad::load(&vad_path).expect("vad model");
+    Some(Setup {
+        model,
+        backend,
+        vad,
+    })
+}
+
+fn batched(s: &Setup, rel: &str, batch_size: usize) -> Vec<Segment> {
+    let samples = vkw_audio::load_audio(&fixtures().join("data").join(rel)).expect("audio");
+    let t = Transcriber::new(&s.backend, &s.model);
+    // FW's pipeline defaults: no timestamps, VadOptions(max_speech 30 s, min_silence 160 ms).
+    let opts = TranscribeOptions {
+        without_timestamps: true,
+        ..Default::default()
+    };
+    let vad_opts = VadOptions::batched(30.0);
+    let filter = VadFilter {
+        model: &s.vad,
+        options: &vad_opts,
+    };
+    let mut segs = Vec::new();
+    t.transcribe_batched_samples(&samples, filter, batch_size, &opts, &mut |seg| {
+        segs.push(seg.clone())
+    })
+    .expect("batched transcription");
+    segs
+}
+
+#[test]
+fn batched_matches_faster_whisper_and_wer_is_within_one_point_of_sequential() {
+    let Some(s) = setup() else {
+        return;
+    };
+    let golden = json("tiny.en.float32.beam5.batched8.json");
+    let mut longform_text = None;
+    for (rel, want) in golden["files"].as_object().expect("files") {
+        let got = batched(&s, rel, 8);
+        if rel == LONGFORM {
+            longform_text = Some(got.iter().map(|g| g.text.as_str()).collect::<String>());
+        }
+        let want = want["segments"].as_array().expect("segments");
+        assert_eq!(got.len(), want.len(), "{rel}: segment count");
+        for (g, w) in got.iter().zip(want) {
+            let tokens: Vec<u32> = w["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .map(|t| t.as_u64().expect("token") as u32)
+                .collect();
+            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            assert_eq!(g.text, w["text"].as_str().expect("text"));
+            for (ours, key) in [(g.start, "start"), (g.end, "end")] {
+                let theirs = w[key].as_f64().expect("time");
+                assert!(
+                    (ours - theirs).abs() < 1e-9,
+                    "{rel} {key}: {ours} vs {theirs}"
+                );
+            }
+            assert_eq!(g.seek as u64, w["seek"].as_u64().expect("seek"));
+            let lp = w["avg_logprob"].as_f64().expect("avg_logprob");
+            assert!(
+                (g.avg_logprob - lp).abs() < 2e-3,
+                "{rel}: avg_logprob {}",
+                g.avg_logprob
+            );
+        }
+    }
+
+    // WER on the longform file: batched (ours) vs sequential. The sequential
+    // transcript is faster-whisper's golden one, which our sequential mode
+    // reproduces token for token (tests/golden.rs).
+    let manifest =
+        std::fs::read_to_string(fixtures().join("data/longform/manifest.tsv")).expect("manifest");
+    let name = LONGFORM.trim_start_matches("longform/");
+    let reference = manifest
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split('\t').nth(2))
+        .expect("reference text");
+    let seq = json("tiny.en.float32.beam5.json");
+    let seq_text = seq["files"][LONGFORM]["text"].as_str().expect("text");
+    let text = longform_text.expect("the golden file covers the longform file");
+    let (w_batched, w_seq) = (wer(reference, &text), wer(reference, seq_text));
+    eprintln!("longform WER: batched {w_batched:.2} %, sequential {w_seq:.2} %");
+    assert!(
+        (w_batched - w_seq).abs() <= 1.0,
+        "batched WER {w_batched:.2} vs sequential {w_seq:.2}"
+    );
+}
