@@ -7,7 +7,9 @@ use crate::{DecodeError, TranscribeOptions, Transcriber};
 use vkw_audio::mel::MelWindows;
 use vkw_backend::Backend;
 use vkw_segments::{Segment, TranscriptionInfo};
-use vkw_vad::{collect_chunks, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions};
+use vkw_vad::{
+    collect_chunks, concatenate_in_place, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions,
+};
 
 /// Samples per second of the decoder's input.
 const RATE: f64 = 16_000.0;
@@ -22,11 +24,11 @@ pub struct VadFilter<'v> {
 }
 
 impl<B: Backend> Transcriber<'_, B> {
-    /// Transcribes 16 kHz mono `samples`, with the VAD filter when `vad` is given, as faster-whisper's
-    /// `transcribe(vad_filter=…)` does. The filter applies only with the
-    /// default `clip_timestamps` ("0"), as in faster-whisper. The returned
-    /// info has the original `duration` and the speech's
-    /// `duration_after_vad`; segment times are in the original audio.
+    /// Transcribes 16 kHz mono `samples`, with the VAD filter when `vad` is
+    /// given, as faster-whisper's `transcribe(vad_filter=…)` does. The filter
+    /// applies only with the default `clip_timestamps` ("0"), as in
+    /// faster-whisper. The returned info has the original `duration` and the
+    /// speech's `duration_after_vad`; segment times are in the original audio.
     pub fn transcribe_samples(
         &self,
         samples: &[f32],
@@ -35,16 +37,29 @@ impl<B: Backend> Transcriber<'_, B> {
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<TranscriptionInfo, DecodeError> {
         let duration = samples.len() as f64 / RATE;
-        let vad = vad.filter(|_| opts.clip_timestamps == [0.0]);
-        let Some(vad) = vad else {
-            let mel = MelWindows::new(samples, self.backend.hparams().n_mels);
-            return self.transcribe_features(&mel, duration, opts, on_segment);
-        };
-        let chunks = vad
-            .model
-            .speech_timestamps(samples, vad.options)
-            .map_err(|e| DecodeError::InvalidOption(e.to_string()))?;
-        self.transcribe_speech(samples, &chunks, opts, on_segment)
+        match self.speech_chunks(samples, vad, opts)? {
+            None => self.transcribe_concatenated(samples, duration, None, opts, on_segment),
+            Some(chunks) => self.transcribe_speech(samples, &chunks, opts, on_segment),
+        }
+    }
+
+    /// [`Transcriber::transcribe_samples`] taking the samples by value: the
+    /// speech is concatenated in place, so a long input is not held twice.
+    pub fn transcribe_samples_owned(
+        &self,
+        mut samples: Vec<f32>,
+        vad: Option<VadFilter<'_>>,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        let duration = samples.len() as f64 / RATE;
+        match self.speech_chunks(&samples, vad, opts)? {
+            None => self.transcribe_concatenated(&samples, duration, None, opts, on_segment),
+            Some(chunks) if concatenate_in_place(&mut samples, &chunks) => {
+                self.transcribe_concatenated(&samples, duration, Some(&chunks), opts, on_segment)
+            }
+            Some(chunks) => self.transcribe_speech(&samples, &chunks, opts, on_segment),
+        }
     }
 
     /// Transcribes the `chunks` of `samples` (speech segments in samples, in
@@ -62,10 +77,42 @@ impl<B: Backend> Transcriber<'_, B> {
             .next()
             .map(|c| c.audio)
             .unwrap_or_default();
-        let duration_after_vad = speech.len() as f64 / RATE;
-        // The log-mel of the concatenation (FW computes its features after
+        self.transcribe_concatenated(&speech, duration, Some(chunks), opts, on_segment)
+    }
+
+    /// The speech chunks when the filter applies (§8.6), else `None`.
+    fn speech_chunks(
+        &self,
+        samples: &[f32],
+        vad: Option<VadFilter<'_>>,
+        opts: &TranscribeOptions,
+    ) -> Result<Option<Vec<SpeechChunk>>, DecodeError> {
+        let Some(vad) = vad.filter(|_| opts.clip_timestamps == [0.0]) else {
+            return Ok(None);
+        };
+        vad.model
+            .speech_timestamps(samples, vad.options)
+            .map(Some)
+            .map_err(|e| DecodeError::InvalidOption(e.to_string()))
+    }
+
+    /// Transcribes `speech` (the input, or the concatenation of its `chunks`
+    /// when given) and maps times back to the input of `duration` seconds.
+    fn transcribe_concatenated(
+        &self,
+        speech: &[f32],
+        duration: f64,
+        chunks: Option<&[SpeechChunk]>,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        // The log-mel of what is transcribed (FW computes its features after
         // the cut), one window at a time.
-        let mel = MelWindows::new(&speech, self.backend.hparams().n_mels);
+        let mel = MelWindows::new(speech, self.backend.hparams().n_mels);
+        let Some(chunks) = chunks else {
+            return self.transcribe_features(&mel, duration, opts, on_segment);
+        };
+        let duration_after_vad = speech.len() as f64 / RATE;
         let map = SpeechTimestampsMap::new(chunks);
         // FW restores times only when there were speech chunks.
         let restore = !chunks.is_empty();
