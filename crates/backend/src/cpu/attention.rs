@@ -1,5 +1,6 @@
 //! Scaled dot-product multi-head attention (spec §4.5).
 
+use super::attend;
 use super::matmul::dot;
 use super::ops::softmax;
 use rayon::prelude::*;
@@ -32,10 +33,10 @@ const GEMM_MIN_QUERIES: usize = 16;
 ///
 /// With `causal_base = Some(b)`, query `i` sits at absolute position `b + i`
 /// and sees keys `0 ..= b + i` (decoder self-attention, spec §4.5).
-pub fn attention(
-    q: Mat<'_>,
-    k: Mat<'_>,
-    v: Mat<'_>,
+pub fn attention<'a>(
+    q: Mat<'a>,
+    k: Mat<'a>,
+    v: Mat<'a>,
     heads: usize,
     dh: usize,
     causal_base: Option<usize>,
@@ -45,6 +46,30 @@ pub fn attention(
     let d = heads * dh;
     let scale = 1.0 / (dh as f32).sqrt();
     let visible = |i: usize| causal_base.map_or(lk, |b| (b + i + 1).min(lk));
+    // A beam step's cross-attention: a few queries over a window's keys,
+    // read in place (no per-call packing of the K/V panels).
+    if causal_base.is_none() && lq <= 8 && lk >= 32 && attend::available(dh) {
+        let per_head: Vec<Vec<f32>> = (0..heads)
+            .into_par_iter()
+            .map(|h| {
+                let rows = |m: Mat<'a>| attend::Rows {
+                    data: m.data,
+                    offset: m.offset + h * dh,
+                    stride: m.stride,
+                };
+                let mut o = vec![0f32; lq * dh];
+                attend::attend_few(rows(q), lq, rows(k), rows(v), lk, dh, scale, &mut o, dh);
+                o
+            })
+            .collect();
+        for (h, ctx) in per_head.iter().enumerate() {
+            for i in 0..lq {
+                out[i * d + h * dh..i * d + (h + 1) * dh]
+                    .copy_from_slice(&ctx[i * dh..(i + 1) * dh]);
+            }
+        }
+        return;
+    }
     // gemm also pays off for a few queries over many keys (cross-attention
     // of a beam batch: the keys are read once for every query).
     if lq >= GEMM_MIN_QUERIES || (lq >= 2 && lk >= 256) {
@@ -179,12 +204,27 @@ pub fn cached_self_attention(
 ) {
     let d = heads * dh;
     let scale = 1.0 / (dh as f32).sqrt();
+    let fast = attend::available(dh);
     let work = |(idx, o): (usize, &mut [f32])| {
         let (r, h) = (idx / heads, idx % heads);
         let (s, i) = (r / t, r % t);
         let n = base + i + 1;
         let q = &qkv[r * 3 * d + h * dh..r * 3 * d + (h + 1) * dh];
         let at = |j: usize| (s * cap + j) * d + h * dh;
+        if fast {
+            let rows = |data| attend::Rows {
+                data,
+                offset: at(0),
+                stride: d,
+            };
+            let qr = attend::Rows {
+                data: q,
+                offset: 0,
+                stride: dh,
+            };
+            attend::attend_few(qr, 1, rows(k_cache), rows(v_cache), n, dh, scale, o, dh);
+            return;
+        }
         attend_one(
             q,
             n,

@@ -5,6 +5,7 @@
 //! type asks for int8, float16 or bfloat16; activations are f32.
 
 mod align;
+mod attend;
 mod attention;
 mod decoder;
 mod encoder;

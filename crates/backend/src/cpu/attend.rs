@@ -1,0 +1,260 @@
+//! Attention of a few queries over many keys (decoder steps): one head,
+//! `m ≤ 8` queries, keys and values read in place from strided rows.
+//!
+//! The gemm path packs the key and value panels of every head on every call
+//! (the cross-attention K/V of a window is re-packed at each beam step); here
+//! each key and value row is read once per group of up to 4 queries, straight
+//! from the cache, with the queries held in registers. Rows of `dh` floats
+//! (a multiple of 16: 64 for every Whisper size) are processed as whole
+//! AVX-512 vectors; other CPUs or head sizes use the caller's other paths.
+
+use std::cell::RefCell;
+
+/// Queries handled per pass over the keys (4 queries × 4 vectors of a
+/// 64-wide head fill 16 of the 32 vector registers).
+const QB: usize = 4;
+
+/// Whether [`attend_few`] can run: AVX-512F and a head size that is a
+/// multiple of 16 floats, at most 128.
+pub fn available(dh: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        dh.is_multiple_of(16) && dh <= 128 && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = dh;
+        false
+    }
+}
+
+thread_local! {
+    /// Scores of one call, reused so decoder steps do not allocate.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A strided set of rows: row `r` starts at `data[offset + r·stride]`.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Offset of row 0 (including the head's column).
+    pub offset: usize,
+    /// Distance between rows.
+    pub stride: usize,
+}
+
+impl Rows<'_> {
+    fn check(&self, rows: usize, width: usize) {
+        if rows > 0 {
+            assert!(self.offset + (rows - 1) * self.stride + width <= self.data.len());
+        }
+    }
+}
+
+/// `out_i = softmax(scale · q_i · K_jᵀ, j < n) · V` for the `m` query rows of
+/// `q`, each `dh` wide, into the `m` rows of `out` (`out_stride` apart).
+///
+/// # Panics
+/// If [`available`] is false for `dh`, or a view is too short.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_few(
+    q: Rows<'_>,
+    m: usize,
+    k: Rows<'_>,
+    v: Rows<'_>,
+    n: usize,
+    dh: usize,
+    scale: f32,
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    assert!(available(dh), "attend_few needs AVX-512F and dh % 16 == 0");
+    q.check(m, dh);
+    k.check(n, dh);
+    v.check(n, dh);
+    assert!(m == 0 || out.len() >= (m - 1) * out_stride + dh);
+    if n == 0 {
+        return;
+    }
+    SCORES.with_borrow_mut(|p| {
+        p.clear();
+        p.resize(QB * n, 0.0);
+        let mut i0 = 0;
+        while i0 < m {
+            let mb = (m - i0).min(QB);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the views were bounds-checked above and AVX-512F is
+            // present (`available`).
+            unsafe {
+                x86::scores(q, i0, mb, k, n, dh, scale, p);
+            }
+            for row in p.chunks_mut(n).take(mb) {
+                super::vmath::softmax(row);
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above; `out` holds rows i0..i0+mb.
+            unsafe {
+                x86::weighted_sum(p, mb, v, n, dh, &mut out[i0 * out_stride..], out_stride);
+            }
+            i0 += mb;
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // parallel register arrays, indexed alike
+mod x86 {
+    use super::{Rows, QB};
+    use std::arch::x86_64::*;
+
+    /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn scores(
+        q: Rows<'_>,
+        i0: usize,
+        mb: usize,
+        k: Rows<'_>,
+        n: usize,
+        dh: usize,
+        scale: f32,
+        p: &mut [f32],
+    ) {
+        let vecs = dh / 16;
+        // The queries, pre-scaled, in registers (up to QB × 8 vectors).
+        let mut qv = [[_mm512_setzero_ps(); 8]; QB];
+        let s = _mm512_set1_ps(scale);
+        for (i, qi) in qv.iter_mut().enumerate().take(mb) {
+            let base = q.data.as_ptr().add(q.offset + (i0 + i) * q.stride);
+            for (c, qc) in qi.iter_mut().enumerate().take(vecs) {
+                *qc = _mm512_mul_ps(_mm512_loadu_ps(base.add(c * 16)), s);
+            }
+        }
+        let kp = k.data.as_ptr().add(k.offset);
+        for j in 0..n {
+            let row = kp.add(j * k.stride);
+            let mut acc = [_mm512_setzero_ps(); QB];
+            for c in 0..vecs {
+                let kv = _mm512_loadu_ps(row.add(c * 16));
+                for i in 0..mb {
+                    acc[i] = _mm512_fmadd_ps(qv[i][c], kv, acc[i]);
+                }
+            }
+            for i in 0..mb {
+                *p.get_unchecked_mut(i * n + j) = _mm512_reduce_add_ps(acc[i]);
+            }
+        }
+    }
+
+    /// `out_i = Σ_j p[i·n + j] · v_j` for `i < mb`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn weighted_sum(
+        p: &[f32],
+        mb: usize,
+        v: Rows<'_>,
+        n: usize,
+        dh: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let vecs = dh / 16;
+        let vp = v.data.as_ptr().add(v.offset);
+        // Two passes of up to 4 vectors keep 16 accumulators in registers.
+        let mut c0 = 0;
+        while c0 < vecs {
+            let cw = (vecs - c0).min(4);
+            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
+            for j in 0..n {
+                let row = vp.add(j * v.stride + c0 * 16);
+                let mut vv = [_mm512_setzero_ps(); 4];
+                for (c, x) in vv.iter_mut().enumerate().take(cw) {
+                    *x = _mm512_loadu_ps(row.add(c * 16));
+                }
+                for i in 0..mb {
+                    let w = _mm512_set1_ps(*p.get_unchecked(i * n + j));
+                    for c in 0..cw {
+                        acc[i][c] = _mm512_fmadd_ps(w, vv[c], acc[i][c]);
+                    }
+                }
+            }
+            for i in 0..mb {
+                let o = out.as_mut_ptr().add(i * out_stride + c0 * 16);
+                for c in 0..cw {
+                    _mm512_storeu_ps(o.add(c * 16), acc[i][c]);
+                }
+            }
+            c0 += cw;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_naive_attention_on_odd_counts() {
+        let dh = 64;
+        if !available(dh) {
+            eprintln!("attend_few: no AVX-512F here, nothing to test");
+            return;
+        }
+        let gen = |n: usize, s: u32| {
+            (0..n)
+                .map(|i| (((i as u32).wrapping_mul(2654435761) ^ s) % 1000) as f32 / 500.0 - 1.0)
+                .collect::<Vec<f32>>()
+        };
+        for &(m, n, kstride) in &[(1, 1, 64), (5, 37, 200), (8, 1500, 768), (3, 17, 128)] {
+            let q = gen(m * 3 * dh, 1);
+            let kv = gen(n * kstride + 2 * dh, 2);
+            let mut out = vec![0f32; m * 2 * dh];
+            let rows = |offset, stride| Rows {
+                data: &kv,
+                offset,
+                stride,
+            };
+            let qr = Rows {
+                data: &q,
+                offset: 5,
+                stride: 3 * dh,
+            };
+            let scale = 0.125;
+            attend_few(
+                qr,
+                m,
+                rows(3, kstride),
+                rows(3 + dh.min(kstride - dh), kstride),
+                n,
+                dh,
+                scale,
+                &mut out,
+                2 * dh,
+            );
+            for i in 0..m {
+                let qi = &q[5 + i * 3 * dh..5 + i * 3 * dh + dh];
+                let voff = 3 + dh.min(kstride - dh);
+                let s: Vec<f64> = (0..n)
+                    .map(|j| {
+                        (0..dh)
+                            .map(|t| f64::from(qi[t]) * f64::from(kv[3 + j * kstride + t]))
+                            .sum::<f64>()
+                            * f64::from(scale)
+                    })
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::MIN, f64::max);
+                let z: f64 = s.iter().map(|x| (x - mx).exp()).sum();
+                for t in 0..dh {
+                    let want: f64 = (0..n)
+                        .map(|j| (s[j] - mx).exp() / z * f64::from(kv[voff + j * kstride + t]))
+                        .sum();
+                    let got = out[i * 2 * dh + t];
+                    assert!(
+                        (f64::from(got) - want).abs() < 2e-5,
+                        "m={m} n={n} i={i} t={t}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
