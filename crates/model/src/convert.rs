@@ -109,10 +109,20 @@ fn is_float(d: DType) -> bool {
 }
 
 fn to_dtype(t: &Tensor, dtype: DType) -> Tensor {
+    // Float sources convert element by element (no float32 copy of a large
+    // tensor in between); quantised ones are dequantised first (§2.6).
+    fn map<T>(t: &Tensor, f: impl Fn(f32) -> T) -> Vec<T> {
+        match &t.data {
+            TensorData::F32(v) if t.scale.is_none() => v.iter().map(|&x| f(x)).collect(),
+            TensorData::F16(v) if t.scale.is_none() => v.iter().map(|x| f(x.to_f32())).collect(),
+            TensorData::BF16(v) if t.scale.is_none() => v.iter().map(|x| f(x.to_f32())).collect(),
+            _ => t.to_f32().into_iter().map(f).collect(),
+        }
+    }
     let data = match dtype {
-        DType::F16 => TensorData::F16(t.to_f32().into_iter().map(half::f16::from_f32).collect()),
-        DType::BF16 => TensorData::BF16(t.to_f32().into_iter().map(half::bf16::from_f32).collect()),
-        _ => TensorData::F32(t.to_f32()),
+        DType::F16 => TensorData::F16(map(t, half::f16::from_f32)),
+        DType::BF16 => TensorData::BF16(map(t, half::bf16::from_f32)),
+        _ => TensorData::F32(map(t, |x| x)),
     };
     Tensor {
         shape: t.shape.clone(),
@@ -205,18 +215,44 @@ fn write_var(
             .map_err(|_| std::io::Error::other(format!("{name}: dimension {d} too large")))?;
         out.write_all(&d.to_le_bytes())?;
     }
-    let bytes = data.to_le_bytes();
+    let len = data.len() * data.dtype().size();
     // §2.2: num_bytes is a u32, so one tensor is limited to 4 GiB.
-    let n = u32::try_from(bytes.len()).map_err(|_| {
+    let n = u32::try_from(len).map_err(|_| {
         std::io::Error::other(format!(
-            "{name}: {} bytes exceed model.bin's 4 GiB per tensor",
-            bytes.len()
+            "{name}: {len} bytes exceed model.bin's 4 GiB per tensor"
         ))
     })?;
     out.write_all(&[data.dtype().id()])?;
     out.write_all(&n.to_le_bytes())?;
-    out.write_all(&bytes)?;
-    Ok(bytes.len() as u64 + name.len() as u64 + 8 + 4 * shape.len() as u64)
+    write_le(out, data)?;
+    Ok(len as u64 + name.len() as u64 + 8 + 4 * shape.len() as u64)
+}
+
+/// The elements as little-endian bytes, a block at a time (no byte copy of
+/// the whole tensor).
+fn write_le(out: &mut impl Write, data: &TensorData) -> std::io::Result<()> {
+    const BLOCK: usize = 1 << 16;
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 4);
+    macro_rules! blocks {
+        ($v:expr, $bytes:expr) => {
+            for chunk in $v.chunks(BLOCK) {
+                buf.clear();
+                for x in chunk {
+                    buf.extend_from_slice(&$bytes(x));
+                }
+                out.write_all(&buf)?;
+            }
+        };
+    }
+    match data {
+        TensorData::F32(v) => blocks!(v, |x: &f32| x.to_le_bytes()),
+        TensorData::I8(v) => blocks!(v, |x: &i8| x.to_le_bytes()),
+        TensorData::I16(v) => blocks!(v, |x: &i16| x.to_le_bytes()),
+        TensorData::I32(v) => blocks!(v, |x: &i32| x.to_le_bytes()),
+        TensorData::F16(v) => blocks!(v, |x: &half::f16| x.to_bits().to_le_bytes()),
+        TensorData::BF16(v) => blocks!(v, |x: &half::bf16| x.to_bits().to_le_bytes()),
+    }
+    Ok(())
 }
 
 /// Stream `model`'s weights as a version-6 model.bin (spec §2.2).

@@ -1,9 +1,10 @@
 //! transformers Whisper tensors → CTranslate2 variables (spec §3).
 //!
-//! The safetensors files are memory-mapped and every CT2 variable is built
-//! straight from the mapped bytes into its own buffer, in the checkpoint's
-//! dtype (float32, float16 or bfloat16): the mapped file is page cache, so
-//! the process holds one copy of the weights. The only layout changes are
+//! The safetensors headers are parsed from a memory map (validation reads
+//! only the header), and each tensor's bytes are then read from the file
+//! into the CT2 variable's own buffer, in the checkpoint's dtype (float32,
+//! float16 or bfloat16). The data pages are never mapped into the process,
+//! so it holds one copy of the weights (plus one tensor's bytes at a time). The only layout changes are
 //! the fused attention projections (§3.2): q/k/v rows are concatenated, and
 //! the key part of a fused bias is zeros because Whisper's key projections
 //! have no bias.
@@ -14,6 +15,8 @@ use crate::modelbin::ModelBin;
 use crate::tensor::{DType, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The spec name and revision CTranslate2's converter writes (§2.2).
@@ -22,6 +25,8 @@ pub(crate) const SPEC_REVISION: u32 = 3;
 
 struct Shards<'a> {
     files: &'a [PathBuf],
+    handles: &'a [File],
+    maps: &'a [memmap2::Mmap],
     parsed: Vec<SafeTensors<'a>>,
     /// Tensor name → index into `parsed`.
     by_name: HashMap<String, usize>,
@@ -33,9 +38,31 @@ struct Shards<'a> {
 /// One checkpoint tensor, still in the mapped file.
 struct Src<'a> {
     file: &'a Path,
+    handle: &'a File,
     dtype: DType,
     shape: Vec<usize>,
-    bytes: &'a [u8],
+    /// Where the tensor's bytes are in the file.
+    offset: u64,
+    len: usize,
+}
+
+impl Src<'_> {
+    /// The tensor's little-endian bytes, read from the file.
+    fn read(&self) -> Result<Vec<u8>, ModelError> {
+        let mut buf = vec![0u8; self.len];
+        self.read_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_into(&self, buf: &mut [u8]) -> Result<(), ModelError> {
+        let mut f = self.handle;
+        f.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| f.read_exact(buf))
+            .map_err(|source| ModelError::Io {
+                path: self.file.to_path_buf(),
+                source,
+            })
+    }
 }
 
 impl<'a> Shards<'a> {
@@ -89,11 +116,15 @@ impl<'a> Shards<'a> {
                 expected: format!("{shape:?} from config.json"),
             });
         }
+        // The offset from the pointer into the map: no data page is touched.
+        let offset = view.data().as_ptr() as usize - self.maps[i].as_ptr() as usize;
         Ok(Src {
             file,
+            handle: &self.handles[i],
             dtype,
             shape: view.shape().to_vec(),
-            bytes: view.data(),
+            offset: offset as u64,
+            len: view.data().len(),
         })
     }
 
@@ -102,18 +133,49 @@ impl<'a> Shards<'a> {
     }
 }
 
-fn owned(src: &Src) -> Tensor {
-    Tensor {
-        shape: src.shape.clone(),
-        data: TensorData::from_le_bytes(src.dtype, src.bytes),
-        scale: None,
+impl Src<'_> {
+    /// The tensor read straight into typed storage (no byte copy on
+    /// little-endian hosts, where the file's layout is the memory layout).
+    fn data(&self) -> Result<TensorData, ModelError> {
+        if cfg!(target_endian = "big") {
+            return Ok(TensorData::from_le_bytes(self.dtype, &self.read()?));
+        }
+        fn fill<T: bytemuck::Pod + Default>(s: &Src, n: usize) -> Result<Vec<T>, ModelError> {
+            let mut v = vec![T::default(); n];
+            s.read_into(bytemuck::cast_slice_mut(&mut v))?;
+            Ok(v)
+        }
+        let n = self.len / self.dtype.size();
+        Ok(match self.dtype {
+            DType::F16 => TensorData::F16(
+                fill::<u16>(self, n)?
+                    .into_iter()
+                    .map(half::f16::from_bits)
+                    .collect(),
+            ),
+            DType::BF16 => TensorData::BF16(
+                fill::<u16>(self, n)?
+                    .into_iter()
+                    .map(half::bf16::from_bits)
+                    .collect(),
+            ),
+            _ => TensorData::F32(fill::<f32>(self, n)?),
+        })
     }
+}
+
+fn owned(src: &Src) -> Result<Tensor, ModelError> {
+    Ok(Tensor {
+        shape: src.shape.clone(),
+        data: src.data()?,
+        scale: None,
+    })
 }
 
 /// Rows of several tensors stacked (the fused projections of §3.2); `None`
 /// parts are zero rows of length `zero_len` (the absent key bias). The
 /// result takes the first real part's dtype.
-fn concat(parts: &[Option<&Src>], zero_len: usize) -> Tensor {
+fn concat(parts: &[Option<&Src>], zero_len: usize) -> Result<Tensor, ModelError> {
     let dtype = parts
         .iter()
         .flatten()
@@ -140,22 +202,22 @@ fn concat(parts: &[Option<&Src>], zero_len: usize) -> Tensor {
     for p in parts {
         match p {
             Some(s) if s.dtype == dtype => {
-                append(&mut data, TensorData::from_le_bytes(dtype, s.bytes));
+                append(&mut data, s.data()?);
             }
             // Mixed dtypes inside one checkpoint: widen the part and narrow
             // it to the fused tensor's dtype.
             Some(s) => {
-                let t = owned(s);
+                let t = owned(s)?;
                 append(&mut data, from_f32(dtype, &t.to_f32()));
             }
             None => append(&mut data, from_f32(dtype, &vec![0.0; zero_len])),
         }
     }
-    Tensor {
+    Ok(Tensor {
         shape,
         data,
         scale: None,
-    }
+    })
 }
 
 fn from_f32(dtype: DType, v: &[f32]) -> TensorData {
@@ -196,15 +258,17 @@ fn scalar_i8(v: i8) -> Tensor {
 pub(crate) fn load(dir: &Path, cfg: &HfConfig) -> Result<ModelBin, ModelError> {
     let files = weight_files(dir)?;
     let mut maps = Vec::with_capacity(files.len());
+    let mut handles = Vec::with_capacity(files.len());
     for f in &files {
         let io = |source| ModelError::Io {
             path: f.clone(),
             source,
         };
-        let file = std::fs::File::open(f).map_err(io)?;
-        // SAFETY: read-only mapping; every tensor is copied out before the
-        // mappings are dropped at the end of this function.
+        let file = File::open(f).map_err(io)?;
+        // SAFETY: a read-only mapping, used for the header and for tensor
+        // offsets only, and dropped at the end of this function.
         maps.push(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?);
+        handles.push(file);
     }
     let mut parsed = Vec::with_capacity(files.len());
     let mut by_name = HashMap::new();
@@ -225,6 +289,8 @@ pub(crate) fn load(dir: &Path, cfg: &HfConfig) -> Result<ModelBin, ModelError> {
     };
     let shards = Shards {
         files: &files,
+        handles: &handles,
+        maps: &maps,
         parsed,
         by_name,
         prefix,
@@ -255,17 +321,17 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
     for conv in ["conv1", "conv2"] {
         let cin = if conv == "conv1" { c.n_mels } else { d };
         let w = s.get(&format!("encoder.{conv}.weight"), &[d, cin, 3])?;
-        put(format!("encoder/{conv}/weight"), owned(&w));
+        put(format!("encoder/{conv}/weight"), owned(&w)?);
         let b = s.get(&format!("encoder.{conv}.bias"), &vec_d)?;
-        put(format!("encoder/{conv}/bias"), owned(&b));
+        put(format!("encoder/{conv}/bias"), owned(&b)?);
     }
     let pos = s.get("encoder.embed_positions.weight", &[c.n_audio_ctx, d])?;
-    put("encoder/position_encodings/encodings".into(), owned(&pos));
+    put("encoder/position_encodings/encodings".into(), owned(&pos)?);
     let ln = |s: &Shards, hf: &str, ct2: &str, put: &mut dyn FnMut(String, Tensor)| {
         let g = s.get(&format!("{hf}.weight"), &vec_d)?;
-        put(format!("{ct2}/gamma"), owned(&g));
+        put(format!("{ct2}/gamma"), owned(&g)?);
         let b = s.get(&format!("{hf}.bias"), &vec_d)?;
-        put(format!("{ct2}/beta"), owned(&b));
+        put(format!("{ct2}/beta"), owned(&b)?);
         Ok::<(), ModelError>(())
     };
     let linear = |s: &Shards,
@@ -275,9 +341,9 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
                   i: usize,
                   put: &mut dyn FnMut(String, Tensor)| {
         let w = s.get(&format!("{hf}.weight"), &[o, i])?;
-        put(format!("{ct2}/weight"), owned(&w));
+        put(format!("{ct2}/weight"), owned(&w)?);
         let b = s.get(&format!("{hf}.bias"), &[o])?;
-        put(format!("{ct2}/bias"), owned(&b));
+        put(format!("{ct2}/bias"), owned(&b)?);
         Ok::<(), ModelError>(())
     };
     ln(s, "encoder.layer_norm", "encoder/layer_norm", &mut put)?;
@@ -291,7 +357,7 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
                 .map(|p| s.get(&format!("{hf}.{p}_proj.weight"), &[d, d]))
                 .collect::<Result<_, _>>()?;
             let w: Vec<Option<&Src>> = ws.iter().map(Some).collect();
-            put(format!("{ct2}/weight"), concat(&w, d));
+            put(format!("{ct2}/weight"), concat(&w, d)?);
             let bs: Vec<Option<Src>> = parts
                 .iter()
                 .map(|p| {
@@ -304,7 +370,7 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
                 })
                 .collect::<Result<_, _>>()?;
             let b: Vec<Option<&Src>> = bs.iter().map(Option::as_ref).collect();
-            put(format!("{ct2}/bias"), concat(&b, d));
+            put(format!("{ct2}/bias"), concat(&b, d)?);
             Ok::<(), ModelError>(())
         };
 
@@ -394,9 +460,9 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
 
     // Decoder embeddings, positions, final norm (§3.2).
     let emb = s.get("decoder.embed_tokens.weight", &[c.n_vocab, d])?;
-    put("decoder/embeddings/weight".into(), owned(&emb));
+    put("decoder/embeddings/weight".into(), owned(&emb)?);
     let pos = s.get("decoder.embed_positions.weight", &[c.n_text_ctx, d])?;
-    put("decoder/position_encodings/encodings".into(), owned(&pos));
+    put("decoder/position_encodings/encodings".into(), owned(&pos)?);
     ln(s, "decoder.layer_norm", "decoder/layer_norm", &mut put)?;
 
     // The output projection: transformers drops `proj_out.weight` from the
@@ -406,10 +472,10 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
     let projection = "decoder/projection/weight".to_string();
     if s.has("proj_out.weight") {
         let p = s.get("proj_out.weight", &[c.n_vocab, d])?;
-        if p.dtype == emb.dtype && p.bytes == emb.bytes {
+        if p.dtype == emb.dtype && p.read()? == emb.read()? {
             aliases.push((projection, "decoder/embeddings/weight".into()));
         } else {
-            put(projection, owned(&p));
+            put(projection, owned(&p)?);
         }
     } else if c.tied {
         aliases.push((projection, "decoder/embeddings/weight".into()));
