@@ -113,6 +113,13 @@ TRANSCRIPT_CASES = {
         "parts": [["file", "data/jfk/jfk.wav", 0, 176000]],
         "vad": {"min_silence_duration_ms": 100, "speech_pad_ms": 30, "min_speech_duration_ms": 250},
     },
+    # As jfk_tight, with word timestamps: words are mapped back by the chunk
+    # of their midpoint, segments then span their words.
+    "jfk_tight_words": {
+        "parts": [["file", "data/jfk/jfk.wav", 0, 176000]],
+        "vad": {"min_silence_duration_ms": 100, "speech_pad_ms": 30, "min_speech_duration_ms": 250},
+        "word_timestamps": True,
+    },
     # The first minute of the long-form file with the batched pipeline's VAD
     # settings, transcribed sequentially: many chunks over two windows.
     "longform_60s_short_silences": {
@@ -128,9 +135,19 @@ def transcripts():
     for name, case in TRANSCRIPT_CASES.items():
         audio = build(case)
         chunks = get_speech_timestamps(audio, VadOptions(**case["vad"]))
-        segs, info = model.transcribe(audio, beam_size=5, vad_filter=True, vad_parameters=case["vad"])
+        words = case.get("word_timestamps", False)
+        segs, info = model.transcribe(
+            audio, beam_size=5, vad_filter=True, vad_parameters=case["vad"], word_timestamps=words
+        )
         segs = [
-            {"start": s.start, "end": s.end, "text": s.text, "tokens": s.tokens}
+            dict(
+                {"start": s.start, "end": s.end, "text": s.text, "tokens": s.tokens},
+                **(
+                    {"words": [[w.start, w.end, w.word, w.probability] for w in s.words]}
+                    if words
+                    else {}
+                ),
+            )
             for s in segs
         ]
         out["cases"][name] = dict(

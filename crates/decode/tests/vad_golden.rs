@@ -1,7 +1,9 @@
 //! `vad_filter=True` against faster-whisper 1.2.1
 //! (`tests/fixtures/golden/tiny.en.float32.beam5.vad.words.json`, spec §8):
-//! the speech chunks, `duration_after_vad` and the tokens; and the mapping
-//! of times back to the original audio on an input with silence cut out.
+//! the speech chunks, `duration_after_vad`, the tokens and the word timings;
+//! and, against faster-whisper runs recorded by `scripts/make_vad_reference.py`,
+//! the mapping of segment and word times back to the original audio on
+//! inputs where the VAD really removes audio.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -52,11 +54,11 @@ fn exact_samples(rel: &str, sha: &str) -> Vec<f32> {
     panic!("{rel}: no fixture has faster-whisper's exact samples");
 }
 
-fn tokens(segs: &serde_json::Value) -> Vec<u32> {
-    segs.as_array()
-        .expect("segments")
+fn tokens_of(seg: &serde_json::Value) -> Vec<u32> {
+    seg["tokens"]
+        .as_array()
+        .expect("tokens")
         .iter()
-        .flat_map(|s| s["tokens"].as_array().expect("tokens").clone())
         .map(|t| t.as_u64().expect("token") as u32)
         .collect()
 }
@@ -107,12 +109,14 @@ impl Engine {
         })
     }
 
-    /// `vad_filter=True` transcription; `owned` takes the path that
-    /// concatenates the speech in place (what the CLI uses).
-    fn run_with(
+    /// `vad_filter=True` transcription (beam 5, FW defaults otherwise);
+    /// `owned` takes the path that concatenates the speech in place (what
+    /// the CLI uses).
+    fn run(
         &self,
         samples: &[f32],
         vad: &VadOptions,
+        word_timestamps: bool,
         owned: bool,
     ) -> (vkw_segments::TranscriptionInfo, Vec<Segment>) {
         let t = Transcriber::new(&self.backend, &self.model);
@@ -121,7 +125,10 @@ impl Engine {
             model: &self.vad,
             options: vad,
         };
-        let opts = TranscribeOptions::default();
+        let opts = TranscribeOptions {
+            word_timestamps,
+            ..TranscribeOptions::default()
+        };
         let mut push = |s: &Segment| segs.push(s.clone());
         let info = if owned {
             t.transcribe_samples_owned(samples.to_vec(), Some(filter), &opts, &mut push)
@@ -131,47 +138,69 @@ impl Engine {
         .expect("transcribe");
         (info, segs)
     }
+}
 
-    fn run(
-        &self,
-        samples: &[f32],
-        vad: &VadOptions,
-    ) -> (vkw_segments::TranscriptionInfo, Vec<Segment>) {
-        self.run_with(samples, vad, false)
+/// Segments against faster-whisper's: tokens exact; start/end within
+/// 0.02 s; with words, the same words with start/end within 0.02 s.
+fn compare_segments(what: &str, got: &[Segment], want: &[serde_json::Value]) {
+    assert_eq!(got.len(), want.len(), "{what}: segment count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.tokens, tokens_of(w), "{what}: segment {i} tokens");
+        let (ws, we) = (
+            w["start"].as_f64().expect("s"),
+            w["end"].as_f64().expect("e"),
+        );
+        assert!(
+            (g.start - ws).abs() <= 0.02 + 1e-9 && (g.end - we).abs() <= 0.02 + 1e-9,
+            "{what}: segment {i}: [{}, {}] vs [{ws}, {we}]",
+            g.start,
+            g.end
+        );
+        let Some(want_words) = w.get("words").and_then(serde_json::Value::as_array) else {
+            continue;
+        };
+        let words = g.words.as_deref().unwrap_or_default();
+        assert_eq!(
+            words.len(),
+            want_words.len(),
+            "{what}: segment {i}: word count"
+        );
+        for (k, (gw, ww)) in words.iter().zip(want_words).enumerate() {
+            let (s, e) = (ww[0].as_f64().expect("s"), ww[1].as_f64().expect("e"));
+            assert_eq!(
+                gw.word,
+                ww[2].as_str().expect("word"),
+                "{what}: segment {i} word {k}"
+            );
+            assert!(
+                (gw.start - s).abs() <= 0.02 + 1e-9 && (gw.end - e).abs() <= 0.02 + 1e-9,
+                "{what}: segment {i} word {k} {:?}: [{}, {}] vs [{s}, {e}]",
+                gw.word,
+                gw.start,
+                gw.end
+            );
+        }
     }
 }
 
 #[test]
-fn vad_transcripts_match_golden_tokens() {
+fn vad_golden_tokens_and_words() {
+    // The golden run: default VadOptions, word_timestamps=True.
     let Some(engine) = Engine::load() else {
         return;
     };
     let g = golden();
     let mut compared = 0;
     for (rel, want) in g["files"].as_object().expect("files") {
-        // TODO(word timestamps): the golden run had word_timestamps=True, whose
-        // seek adjustment (§6.14) changes the longform windows' tokens. Once
-        // TranscribeOptions has `word_timestamps`, set it here, include the
-        // longform file, and check every word's start/end within 0.02 s and
-        // segment start/end (they come from the words).
-        if rel.starts_with("longform/") {
-            continue;
-        }
         let samples = exact_samples(rel, want["samples_sha256"].as_str().expect("sha"));
-        let (info, segs) = engine.run(&samples, &VadOptions::default());
-        let got: Vec<u32> = segs.iter().flat_map(|s| s.tokens.clone()).collect();
-        assert_eq!(got, tokens(&want["segments"]), "{rel}: tokens");
-        assert_eq!(
-            segs.len(),
-            want["segments"].as_array().map_or(0, Vec::len),
-            "{rel}"
-        );
+        let (info, segs) = engine.run(&samples, &VadOptions::default(), true, false);
+        compare_segments(rel, &segs, want["segments"].as_array().expect("segments"));
         assert!((info.duration - want["duration"].as_f64().expect("d")).abs() < 1e-9);
         let after = want["duration_after_vad"].as_f64().expect("after");
         assert!((info.duration_after_vad - after).abs() < 1e-3, "{rel}");
         compared += 1;
     }
-    assert!(compared >= 5, "only {compared} files compared");
+    assert!(compared >= 6, "only {compared} files compared");
 }
 
 /// VadOptions from a faster-whisper `vad_parameters` dict.
@@ -248,28 +277,15 @@ fn times_are_mapped_back_as_faster_whisper_does() {
                 "{name}: {a:?} vs [{s}, {e}]"
             );
         }
-        let (info, segs) = engine.run_with(&samples, &opts, true);
+        let words = case["word_timestamps"].as_bool().unwrap_or(false);
+        let (info, segs) = engine.run(&samples, &opts, words, true);
         let after = case["duration_after_vad"].as_f64().expect("after");
         assert!((info.duration_after_vad - after).abs() < 1e-3, "{name}");
-        let want = case["segments"].as_array().expect("segments");
-        assert_eq!(segs.len(), want.len(), "{name}: segment count");
-        for (i, (g, w)) in segs.iter().zip(want).enumerate() {
-            let wt: Vec<u32> = w["tokens"]
-                .as_array()
-                .expect("tokens")
-                .iter()
-                .map(|t| t.as_u64().expect("token") as u32)
-                .collect();
-            assert_eq!(g.tokens, wt, "{name}: segment {i} tokens");
-            let (ws, we) = (
-                w["start"].as_f64().expect("s"),
-                w["end"].as_f64().expect("e"),
-            );
+        compare_segments(name, &segs, case["segments"].as_array().expect("segments"));
+        if words {
             assert!(
-                (g.start - ws).abs() < 0.01 && (g.end - we).abs() < 0.01,
-                "{name}: segment {i}: [{}, {}] vs [{ws}, {we}]",
-                g.start,
-                g.end
+                segs.iter().all(|s| s.words.is_some()),
+                "{name}: words missing"
             );
         }
     }
