@@ -277,6 +277,35 @@ fn mel_count_follows_the_checkpoint() {
     assert_eq!(WhisperModel::load(out.path()).unwrap().hparams.n_mels, 128);
 }
 
+/// A checkpoint saved without the encoder's fixed sinusoid table gets it
+/// computed (equal to tiny.en's stored table up to its float16 rounding).
+#[test]
+fn missing_encoder_positions_are_computed() {
+    let Some(ct2) = tiny() else { return };
+    let orig = WhisperModel::load(&ct2).unwrap();
+    let hf = export(&ct2, ExportOptions::default());
+    let file = hf.path().join("model.safetensors");
+    rewrite(
+        &file,
+        |n| n != "model.encoder.embed_positions.weight",
+        |_, _, _| {},
+    );
+    let m = WhisperModel::load(hf.path()).unwrap();
+    let name = "encoder/position_encodings/encodings";
+    let (a, b) = (
+        orig.weights.get(name).unwrap(),
+        m.weights.get(name).unwrap(),
+    );
+    assert_eq!(a.shape, b.shape);
+    let max = a
+        .to_f32()
+        .iter()
+        .zip(b.to_f32())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 5e-4, "max |diff| {max}");
+}
+
 fn load_err(dir: &Path) -> String {
     let e = WhisperModel::load(dir).unwrap_err();
     let msg = e.to_string();

@@ -238,6 +238,22 @@ fn append(dst: &mut TensorData, src: TensorData) {
     }
 }
 
+/// Whisper's encoder position table (spec §4.4): for `j < d/2`,
+/// `P[t, j] = sin(t·e^(−j·ln(10000)/(d/2 − 1)))` and `P[t, d/2 + j]` the cosine.
+fn sinusoids(length: usize, d: usize) -> Vec<f32> {
+    let half = d / 2;
+    let inc = (10000f64).ln() / (half.max(2) - 1) as f64;
+    let mut p = vec![0f32; length * d];
+    for t in 0..length {
+        for j in 0..half {
+            let a = t as f64 * (-(j as f64) * inc).exp();
+            p[t * d + j] = a.sin() as f32;
+            p[t * d + half + j] = a.cos() as f32;
+        }
+    }
+    p
+}
+
 fn scalar_i16(v: i16) -> Tensor {
     Tensor {
         shape: vec![],
@@ -325,8 +341,20 @@ fn map_variables(s: &Shards, c: &HfConfig) -> Result<Vars, ModelError> {
         let b = s.get(&format!("encoder.{conv}.bias"), &vec_d)?;
         put(format!("encoder/{conv}/bias"), owned(&b)?);
     }
-    let pos = s.get("encoder.embed_positions.weight", &[c.n_audio_ctx, d])?;
-    put("encoder/position_encodings/encodings".into(), owned(&pos)?);
+    // transformers keeps the encoder's fixed sinusoid table as a parameter;
+    // a checkpoint saved without it gets the same table computed (§4.4).
+    let enc_pos = if s.has(&format!("{}encoder.embed_positions.weight", s.prefix)) {
+        let pos = s.get("encoder.embed_positions.weight", &[c.n_audio_ctx, d])?;
+        owned(&pos)?
+    } else {
+        let conv1 = s.get("encoder.conv1.weight", &[d, c.n_mels, 3])?;
+        Tensor {
+            shape: vec![c.n_audio_ctx, d],
+            data: from_f32(conv1.dtype, &sinusoids(c.n_audio_ctx, d)),
+            scale: None,
+        }
+    };
+    put("encoder/position_encodings/encodings".into(), enc_pos);
     let ln = |s: &Shards, hf: &str, ct2: &str, put: &mut dyn FnMut(String, Tensor)| {
         let g = s.get(&format!("{hf}.weight"), &vec_d)?;
         put(format!("{ct2}/gamma"), owned(&g)?);
