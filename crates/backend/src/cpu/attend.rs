@@ -132,7 +132,27 @@ mod x86 {
             }
         }
         let kp = k.data.as_ptr().add(k.offset);
-        for j in 0..n {
+        // Four keys at a time: 4·mb dot products whose 16-lane sums are
+        // reduced together (one shuffle tree per 4 keys, not one per key).
+        let mut j = 0;
+        while j + 4 <= n {
+            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
+            for c in 0..vecs {
+                let kv: [__m512; 4] =
+                    std::array::from_fn(|t| _mm512_loadu_ps(kp.add((j + t) * k.stride + c * 16)));
+                for i in 0..mb {
+                    for t in 0..4 {
+                        acc[i][t] = _mm512_fmadd_ps(qv[i][c], kv[t], acc[i][t]);
+                    }
+                }
+            }
+            for i in 0..mb {
+                let sums = reduce4(acc[i]);
+                _mm_storeu_ps(p.as_mut_ptr().add(i * n + j), sums);
+            }
+            j += 4;
+        }
+        for j in j..n {
             let row = kp.add(j * k.stride);
             let mut acc = [_mm512_setzero_ps(); QB];
             for c in 0..vecs {
@@ -145,6 +165,30 @@ mod x86 {
                 *p.get_unchecked_mut(i * n + j) = _mm512_reduce_add_ps(acc[i]);
             }
         }
+    }
+
+    /// The lane sums of four vectors, as one 4-lane vector.
+    #[inline(always)]
+    unsafe fn reduce4(v: [__m512; 4]) -> __m128 {
+        // 128-bit chunks: [a0+a2, a1+a3, b0+b2, b1+b3], likewise for c, d.
+        let ab = _mm512_add_ps(
+            _mm512_shuffle_f32x4(v[0], v[1], 0b01_00_01_00),
+            _mm512_shuffle_f32x4(v[0], v[1], 0b11_10_11_10),
+        );
+        let cd = _mm512_add_ps(
+            _mm512_shuffle_f32x4(v[2], v[3], 0b01_00_01_00),
+            _mm512_shuffle_f32x4(v[2], v[3], 0b11_10_11_10),
+        );
+        // Chunks: [Σa, Σb, Σc, Σd], each still 4 partial lanes.
+        let t = _mm512_add_ps(
+            _mm512_shuffle_f32x4(ab, cd, 0b10_00_10_00),
+            _mm512_shuffle_f32x4(ab, cd, 0b11_01_11_01),
+        );
+        let t = _mm512_add_ps(t, _mm512_permute_ps(t, 0b10_11_00_01));
+        let t = _mm512_add_ps(t, _mm512_permute_ps(t, 0b01_00_11_10));
+        // Lane 0 of each chunk holds its sum.
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, t))
     }
 
     /// `out_i = Σ_j p[i·n + j] · v_j` for `i < mb`.
