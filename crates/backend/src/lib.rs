@@ -6,6 +6,7 @@
 //! [`cpu::CpuBackend`] is the CPU implementation.
 #![deny(missing_docs)]
 
+pub mod any;
 pub mod cpu;
 mod compute_type;
 mod error;

@@ -3,17 +3,14 @@
 //! the library's [`TranscribeOptions`].
 
 use anyhow::{bail, Context, Result};
-use clap::{ArgAction, Args, ValueEnum};
+use clap::{ArgAction, Args};
 use std::path::PathBuf;
+use vkw_backend::any::DeviceRequest;
 use vkw_decode::{parse_clip_timestamps, Task, TranscribeOptions};
 
-/// Where the forward pass runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    /// The best available device (the CPU in this version).
-    Auto,
-    /// The CPU backend.
-    Cpu,
+/// `--device`: auto, cpu, vulkan or vulkan:N.
+fn parse_device(s: &str) -> Result<DeviceRequest, String> {
+    s.parse()
 }
 
 #[derive(Args, Debug)]
@@ -32,15 +29,15 @@ pub struct TranscribeArgs {
     )]
     pub model: String,
 
-    /// Device to run on.
+    /// Device to run on: auto (a Vulkan GPU, else the CPU), cpu, vulkan, or vulkan:N (see `vkwhisper devices`).
     #[arg(
         long,
-        value_enum,
         default_value = "auto",
         env = "VKWHISPER_DEVICE",
+        value_parser = parse_device,
         help_heading = "Model and device"
     )]
-    pub device: Device,
+    pub device: DeviceRequest,
 
     /// Compute type, as CTranslate2 names them: auto (int8 where the CPU has int8 SIMD), default (the model's stored type), int8, int8_float32, int8_float16, int8_bfloat16, float16, bfloat16, float32.
     #[arg(long, default_value = "auto", help_heading = "Model and device")]

@@ -3,6 +3,7 @@
 mod args;
 mod batched;
 mod convert;
+mod devices;
 mod models;
 mod transcribe;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Transcribe (or translate) audio files; segments stream to stdout.
     Transcribe(Box<args::TranscribeArgs>),
+    /// List the Vulkan GPUs (and the CPU backend) that --device can choose, marking auto's pick.
+    Devices,
     /// List, download and locate models.
     Models {
         #[command(subcommand)]
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     });
     let result = match cli.command {
         Command::Transcribe(a) => transcribe::run(*a),
+        Command::Devices => devices::run(),
         Command::Models { command } => models::run(command),
         Command::Convert(a) => convert::run(a),
     };

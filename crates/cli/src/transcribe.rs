@@ -2,7 +2,7 @@
 //! audio, compute the log-mel, run the decoding loop and stream segments to
 //! stdout and to the output sinks.
 
-use crate::args::{Device, TranscribeArgs};
+use crate::args::TranscribeArgs;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vkw_backend::cpu::CpuBackend;
+use vkw_backend::any::AnyBackend;
 use vkw_decode::{TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
 use vkw_writers::{console_line, open_outputs, parse_formats, MultiSink, OutputFormat, Sink};
@@ -45,14 +45,20 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     };
     warn_colliding_outputs(&a.files, &a.output_dir, &formats);
     let started = Instant::now();
+    // An explicit Vulkan request fails before any model download when there
+    // is no loader, driver or device.
+    if let vkw_backend::any::DeviceRequest::Vulkan(_) = a.device {
+        vkw_backend::any::vulkan_adapters().map_err(anyhow::Error::msg)?;
+    }
     let dir = model_dir(&a.model)?;
     let model = Arc::new(WhisperModel::load(&dir)?);
     // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.
-    let backend = match a.device {
-        Device::Auto | Device::Cpu => {
-            CpuBackend::with_compute_type(model.clone(), a.threads, a.compute_type()?)?
-        }
-    };
+    let opened = AnyBackend::open(model.clone(), a.device, a.threads, a.compute_type()?)?;
+    // One stderr line saying what `auto` picked (and why, for a fallback).
+    if a.device == vkw_backend::any::DeviceRequest::Auto && !a.quiet {
+        eprintln!("vkwhisper: device auto: {}", opened.picked);
+    }
+    let backend = opened.backend;
     let load_s = started.elapsed().as_secs_f64();
     let transcriber = Transcriber::new(&backend, &model);
     let mut failed = 0usize;
@@ -114,7 +120,7 @@ fn output_stem(file: &Path) -> PathBuf {
 }
 
 fn transcribe_file(
-    t: &Transcriber<'_, CpuBackend>,
+    t: &Transcriber<'_, AnyBackend>,
     model: &WhisperModel,
     file: &Path,
     opts: &TranscribeOptions,

@@ -3,60 +3,10 @@
 //! and poll. The ops (`ops/*.rs`) only describe kernels and dispatches, so a
 //! wgpu upgrade (the version is pinned in Cargo.toml) touches this file only.
 
+pub use crate::any::{AdapterDesc, DeviceKind};
 use crate::BackendError;
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
-
-/// One adapter as `vkwhisper devices` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdapterDesc {
-    /// Index among the Vulkan adapters (`vulkan:N`).
-    pub index: usize,
-    /// Device name.
-    pub name: String,
-    /// PCI vendor id.
-    pub vendor_id: u32,
-    /// Discrete, integrated, virtual, cpu (software) or other.
-    pub kind: DeviceKind,
-    /// Graphics API (always "vulkan" here).
-    pub backend: String,
-    /// Driver name.
-    pub driver: String,
-    /// Driver version / info string.
-    pub driver_info: String,
-    /// The adapter can read float16 weights in shaders (`SHADER_F16`).
-    pub f16: bool,
-    /// The adapter supports subgroup operations.
-    pub subgroups: bool,
-}
-
-/// The kind of a Vulkan device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeviceKind {
-    /// A software rasteriser (Mesa lavapipe, SwiftShader): runs on the CPU.
-    Cpu,
-    /// Unknown.
-    Other,
-    /// A virtual GPU (VM passthrough).
-    Virtual,
-    /// A GPU sharing memory with the CPU.
-    Integrated,
-    /// A GPU with its own memory.
-    Discrete,
-}
-
-impl DeviceKind {
-    /// Lower-case name, as listed.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Cpu => "cpu",
-            Self::Other => "other",
-            Self::Virtual => "virtual",
-            Self::Integrated => "integrated",
-            Self::Discrete => "discrete",
-        }
-    }
-}
 
 fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();

@@ -34,9 +34,9 @@ pub struct VulkanBackend {
     weights: GWeights,
 }
 
-/// The adapter `auto` prefers among `list`: discrete, then integrated, then
-/// virtual/other GPUs, then software (lavapipe) last; `None` when empty.
-/// Ties keep the loader's order.
+/// The best adapter of `list` for an explicit `--device vulkan` (and the
+/// tests): discrete, then integrated, then virtual/other GPUs, then
+/// software (lavapipe) last; `None` when empty. Ties keep the loader's order.
 pub fn best_adapter(list: &[AdapterDesc]) -> Option<&AdapterDesc> {
     let rank = |k: DeviceKind| match k {
         DeviceKind::Discrete => 0,

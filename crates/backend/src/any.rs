@@ -1,0 +1,446 @@
+//! Device selection and dispatch (candle-style): [`AnyBackend`] is one enum
+//! over the compiled backends that implements [`Backend`] itself, so the
+//! decoder and the CLI are written once. The public API is the same with or
+//! without the `vulkan` cargo feature; without it a Vulkan request is an
+//! error saying so.
+
+use crate::cpu::{CpuBackend, CpuEncoded, CpuState};
+#[cfg(feature = "vulkan")]
+use crate::vulkan::{VulkanBackend, VulkanEncoded, VulkanState};
+use crate::{Alignment, Backend, BackendError, LogitsAt};
+use std::sync::Arc;
+use vkw_model::{HParams, WhisperModel};
+
+/// One Vulkan adapter as `vkwhisper devices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterDesc {
+    /// Index among the Vulkan adapters (`vulkan:N`).
+    pub index: usize,
+    /// Device name.
+    pub name: String,
+    /// PCI vendor id.
+    pub vendor_id: u32,
+    /// Discrete, integrated, virtual, cpu (software) or other.
+    pub kind: DeviceKind,
+    /// Graphics API.
+    pub backend: String,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version / info string.
+    pub driver_info: String,
+    /// The adapter reads float16 in shaders (`SHADER_F16`).
+    pub f16: bool,
+    /// The adapter supports subgroup operations.
+    pub subgroups: bool,
+}
+
+impl AdapterDesc {
+    /// The vendor's name from the PCI id.
+    pub fn vendor(&self) -> &'static str {
+        match self.vendor_id {
+            0x1002 | 0x1022 => "AMD",
+            0x10de => "NVIDIA",
+            0x8086 => "Intel",
+            0x13b5 => "ARM",
+            0x5143 => "Qualcomm",
+            0x106b => "Apple",
+            0x10005 => "Mesa",
+            _ => "other",
+        }
+    }
+}
+
+/// The kind of a Vulkan device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A software implementation (Mesa lavapipe, SwiftShader): runs on the CPU.
+    Cpu,
+    /// Unknown.
+    Other,
+    /// A virtual GPU (VM passthrough).
+    Virtual,
+    /// A GPU sharing memory with the CPU.
+    Integrated,
+    /// A GPU with its own memory.
+    Discrete,
+}
+
+impl DeviceKind {
+    /// Lower-case name, as listed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Other => "other",
+            Self::Virtual => "virtual",
+            Self::Integrated => "integrated",
+            Self::Discrete => "discrete",
+        }
+    }
+}
+
+/// What `--device` / `VKWHISPER_DEVICE` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRequest {
+    /// The best device: a hardware Vulkan GPU, else the CPU backend.
+    Auto,
+    /// The CPU backend.
+    Cpu,
+    /// A Vulkan adapter: the best one, or index `N`.
+    Vulkan(Option<usize>),
+}
+
+impl std::str::FromStr for DeviceRequest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "vulkan" | "gpu" => Ok(Self::Vulkan(None)),
+            _ => s
+                .strip_prefix("vulkan:")
+                .and_then(|n| n.parse().ok())
+                .map(|n| Self::Vulkan(Some(n)))
+                .ok_or_else(|| {
+                    format!("'{s}' is not a device: use auto, cpu, vulkan or vulkan:N (see `vkwhisper devices`)")
+                }),
+        }
+    }
+}
+
+/// The Vulkan adapters, or why there are none (no loader, no driver, or a
+/// build without the `vulkan` feature).
+pub fn vulkan_adapters() -> Result<Vec<AdapterDesc>, String> {
+    #[cfg(feature = "vulkan")]
+    {
+        let list = crate::vulkan::gpu::enumerate();
+        if list.is_empty() {
+            Err(crate::vulkan::no_device_message())
+        } else {
+            Ok(list)
+        }
+    }
+    #[cfg(not(feature = "vulkan"))]
+    {
+        Err(NO_VULKAN_BUILD.to_string())
+    }
+}
+
+#[cfg(not(feature = "vulkan"))]
+const NO_VULKAN_BUILD: &str =
+    "this vkwhisper was built without Vulkan support (cargo feature `vulkan`): rebuild with default features, or use --device cpu";
+
+/// The adapter `auto` uses, if any: a discrete GPU, else an integrated one,
+/// else a virtual/other GPU. A software Vulkan device (type cpu, e.g.
+/// lavapipe) is never picked: the CPU backend is far faster on the same
+/// cores, so `auto` prefers it (a deliberate change to "software Vulkan
+/// before the CPU backend"; `--device vulkan` still selects lavapipe).
+pub fn auto_adapter(list: &[AdapterDesc]) -> Option<&AdapterDesc> {
+    let rank = |k: DeviceKind| match k {
+        DeviceKind::Discrete => Some(0),
+        DeviceKind::Integrated => Some(1),
+        DeviceKind::Virtual => Some(2),
+        DeviceKind::Other => Some(3),
+        DeviceKind::Cpu => None,
+    };
+    list.iter()
+        .filter_map(|a| rank(a.kind).map(|r| (r, a)))
+        .min_by_key(|&(r, a)| (r, a.index))
+        .map(|(_, a)| a)
+}
+
+/// Any compiled backend.
+pub enum AnyBackend {
+    /// The CPU backend.
+    Cpu(CpuBackend),
+    /// The Vulkan backend.
+    #[cfg(feature = "vulkan")]
+    Vulkan(VulkanBackend),
+}
+
+/// Encoder output of an [`AnyBackend`].
+pub enum AnyEncoded {
+    /// CPU.
+    Cpu(CpuEncoded),
+    /// Vulkan.
+    #[cfg(feature = "vulkan")]
+    Vulkan(VulkanEncoded),
+}
+
+/// Decoder state of an [`AnyBackend`].
+pub enum AnyState {
+    /// CPU.
+    Cpu(CpuState),
+    /// Vulkan.
+    #[cfg(feature = "vulkan")]
+    Vulkan(VulkanState),
+}
+
+/// An opened backend and the one line saying what was picked (and, for a
+/// fallback, why).
+pub struct Opened {
+    /// The backend.
+    pub backend: AnyBackend,
+    /// E.g. "Vulkan device 0: NVIDIA GeForce RTX 3060 (discrete)".
+    pub picked: String,
+}
+
+impl AnyBackend {
+    /// Open the device `req` asks for. `auto` falls back to the CPU backend
+    /// (saying why in [`Opened::picked`]); an explicit Vulkan request never
+    /// falls back: no loader, driver or device is an error naming the fix.
+    /// `compute_type` applies to the CPU backend; the Vulkan backend reads
+    /// float16 weights where the adapter can and computes in float32.
+    pub fn open(
+        model: Arc<WhisperModel>,
+        req: DeviceRequest,
+        threads: usize,
+        compute_type: crate::ComputeType,
+    ) -> Result<Opened, BackendError> {
+        let cpu = |model, why: String| -> Result<Opened, BackendError> {
+            let b = CpuBackend::with_compute_type(model, threads, compute_type)?;
+            let picked = format!("CPU backend ({} threads){why}", b.threads());
+            Ok(Opened {
+                backend: AnyBackend::Cpu(b),
+                picked,
+            })
+        };
+        match req {
+            DeviceRequest::Cpu => cpu(model, String::new()),
+            DeviceRequest::Auto => match vulkan_adapters() {
+                Ok(list) => match auto_adapter(&list) {
+                    Some(a) => {
+                        let (index, desc) = (a.index, describe(a));
+                        match open_vulkan(model.clone(), index) {
+                            Ok(b) => Ok(Opened {
+                                backend: b,
+                                picked: desc,
+                            }),
+                            Err(e @ BackendError::OutOfMemory(_)) => Err(e),
+                            Err(e) => cpu(model, format!("; Vulkan device {index} failed: {e}")),
+                        }
+                    }
+                    None => cpu(
+                        model,
+                        "; only software Vulkan devices found, and the CPU backend is faster"
+                            .into(),
+                    ),
+                },
+                Err(why) => cpu(model, format!("; no Vulkan GPU: {why}")),
+            },
+            DeviceRequest::Vulkan(n) => {
+                let list = vulkan_adapters().map_err(BackendError::Device)?;
+                let a = match n {
+                    Some(i) => list.get(i).ok_or_else(|| {
+                        BackendError::Device(format!(
+                            "there is no Vulkan device {i}: {} found (see `vkwhisper devices`)",
+                            list.len()
+                        ))
+                    })?,
+                    // Explicit `vulkan` takes the best adapter, software included.
+                    None => auto_adapter(&list).unwrap_or(&list[0]),
+                };
+                let desc = describe(a);
+                Ok(Opened {
+                    backend: open_vulkan(model, a.index)?,
+                    picked: desc,
+                })
+            }
+        }
+    }
+}
+
+fn describe(a: &AdapterDesc) -> String {
+    format!(
+        "Vulkan device {}: {} ({}, {})",
+        a.index,
+        a.name,
+        a.kind.name(),
+        a.driver
+    )
+}
+
+#[cfg(feature = "vulkan")]
+fn open_vulkan(model: Arc<WhisperModel>, index: usize) -> Result<AnyBackend, BackendError> {
+    Ok(AnyBackend::Vulkan(VulkanBackend::new(model, index)?))
+}
+
+#[cfg(not(feature = "vulkan"))]
+fn open_vulkan(_model: Arc<WhisperModel>, _index: usize) -> Result<AnyBackend, BackendError> {
+    Err(BackendError::Device(NO_VULKAN_BUILD.into()))
+}
+
+fn mismatch() -> BackendError {
+    BackendError::Shape("encoder output or state of another backend".into())
+}
+
+/// Forward a call to whichever backend `self` is, matching the argument's
+/// variant.
+macro_rules! each {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            AnyBackend::Cpu($b) => $e,
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan($b) => $e,
+        }
+    };
+}
+
+impl Backend for AnyBackend {
+    type Encoded = AnyEncoded;
+    type State = AnyState;
+
+    fn hparams(&self) -> &HParams {
+        each!(self, b => b.hparams())
+    }
+
+    fn encode(&self, mel: &[f32], batch: usize) -> Result<AnyEncoded, BackendError> {
+        Ok(match self {
+            AnyBackend::Cpu(b) => AnyEncoded::Cpu(b.encode(mel, batch)?),
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan(b) => AnyEncoded::Vulkan(b.encode(mel, batch)?),
+        })
+    }
+
+    fn encoded_to_host(&self, enc: &AnyEncoded) -> Result<Vec<f32>, BackendError> {
+        match (self, enc) {
+            (AnyBackend::Cpu(b), AnyEncoded::Cpu(e)) => b.encoded_to_host(e),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyEncoded::Vulkan(e)) => b.encoded_to_host(e),
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn start(&self, enc: &AnyEncoded, index: usize) -> Result<AnyState, BackendError> {
+        match (self, enc) {
+            (AnyBackend::Cpu(b), AnyEncoded::Cpu(e)) => Ok(AnyState::Cpu(b.start(e, index)?)),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyEncoded::Vulkan(e)) => {
+                Ok(AnyState::Vulkan(b.start(e, index)?))
+            }
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn start_batch(&self, enc: &AnyEncoded, indices: &[usize]) -> Result<AnyState, BackendError> {
+        match (self, enc) {
+            (AnyBackend::Cpu(b), AnyEncoded::Cpu(e)) => {
+                Ok(AnyState::Cpu(b.start_batch(e, indices)?))
+            }
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyEncoded::Vulkan(e)) => {
+                Ok(AnyState::Vulkan(b.start_batch(e, indices)?))
+            }
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn align(
+        &self,
+        enc: &AnyEncoded,
+        index: usize,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> Result<Alignment, BackendError> {
+        match (self, enc) {
+            (AnyBackend::Cpu(b), AnyEncoded::Cpu(e)) => b.align(e, index, tokens, heads),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyEncoded::Vulkan(e)) => b.align(e, index, tokens, heads),
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn num_seqs(&self, state: &AnyState) -> usize {
+        match (self, state) {
+            (AnyBackend::Cpu(b), AnyState::Cpu(s)) => b.num_seqs(s),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyState::Vulkan(s)) => b.num_seqs(s),
+            #[cfg(feature = "vulkan")]
+            _ => 0,
+        }
+    }
+
+    fn cache_len(&self, state: &AnyState) -> usize {
+        match (self, state) {
+            (AnyBackend::Cpu(b), AnyState::Cpu(s)) => b.cache_len(s),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyState::Vulkan(s)) => b.cache_len(s),
+            #[cfg(feature = "vulkan")]
+            _ => 0,
+        }
+    }
+
+    fn decode(
+        &self,
+        state: &mut AnyState,
+        tokens: &[u32],
+        t: usize,
+        at: LogitsAt,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        match (self, state) {
+            (AnyBackend::Cpu(b), AnyState::Cpu(s)) => b.decode(s, tokens, t, at, logits),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyState::Vulkan(s)) => b.decode(s, tokens, t, at, logits),
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn reorder(&self, state: &mut AnyState, origins: &[usize]) -> Result<(), BackendError> {
+        match (self, state) {
+            (AnyBackend::Cpu(b), AnyState::Cpu(s)) => b.reorder(s, origins),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyState::Vulkan(s)) => b.reorder(s, origins),
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(index: usize, kind: DeviceKind) -> AdapterDesc {
+        AdapterDesc {
+            index,
+            name: format!("dev{index}"),
+            vendor_id: 0x10de,
+            kind,
+            backend: "vulkan".into(),
+            driver: String::new(),
+            driver_info: String::new(),
+            f16: true,
+            subgroups: true,
+        }
+    }
+
+    #[test]
+    fn parses_device_requests() {
+        assert_eq!("auto".parse(), Ok(DeviceRequest::Auto));
+        assert_eq!("CPU".parse(), Ok(DeviceRequest::Cpu));
+        assert_eq!("vulkan".parse(), Ok(DeviceRequest::Vulkan(None)));
+        assert_eq!("vulkan:2".parse(), Ok(DeviceRequest::Vulkan(Some(2))));
+        let e = "vulkan:x".parse::<DeviceRequest>().unwrap_err();
+        assert!(e.contains("auto, cpu, vulkan or vulkan:N"), "{e}");
+        assert!("cuda".parse::<DeviceRequest>().is_err());
+    }
+
+    #[test]
+    fn auto_prefers_discrete_then_integrated_and_never_software() {
+        let list = [
+            adapter(0, DeviceKind::Cpu),
+            adapter(1, DeviceKind::Integrated),
+            adapter(2, DeviceKind::Discrete),
+        ];
+        assert_eq!(auto_adapter(&list).map(|a| a.index), Some(2));
+        assert_eq!(auto_adapter(&list[..2]).map(|a| a.index), Some(1));
+        assert_eq!(auto_adapter(&list[..1]), None);
+    }
+}
