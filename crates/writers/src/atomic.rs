@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use tempfile::NamedTempFile;
 use vkw_segments::{Segment, TranscriptionInfo};
 
-use crate::{sink_over, OutputFormat, Sink, WriterError};
+use crate::{sink_over, OutputFormat, Sink, SubtitleOptions, WriterError};
 
 /// Temporary files of outputs still being written, so an interrupted program
 /// (Ctrl-C) can remove them: a signal ends the process without running drops.
@@ -50,6 +50,15 @@ impl AtomicFileSink {
     /// created in `dest`'s directory so the final rename stays on one
     /// filesystem (a cross-device rename would not be atomic).
     pub fn create(dest: &Path, format: OutputFormat) -> Result<Self, WriterError> {
+        Self::create_with(dest, format, &SubtitleOptions::default())
+    }
+
+    /// [`AtomicFileSink::create`] with the srt/vtt line options.
+    pub fn create_with(
+        dest: &Path,
+        format: OutputFormat,
+        subtitles: &SubtitleOptions,
+    ) -> Result<Self, WriterError> {
         let io_err = |source| WriterError::Io {
             path: dest.to_path_buf(),
             source,
@@ -78,7 +87,7 @@ impl AtomicFileSink {
         let handle: File = temp.as_file().try_clone().map_err(io_err)?;
         pending().push(temp.path().to_path_buf());
         Ok(Self {
-            inner: Some(sink_over(format, BufWriter::new(handle))),
+            inner: Some(sink_over(format, BufWriter::new(handle), subtitles)),
             temp: Some(temp),
             dest: dest.to_path_buf(),
         })
@@ -147,11 +156,21 @@ pub fn open_output(
     input_path: &Path,
     format: OutputFormat,
 ) -> Result<AtomicFileSink, WriterError> {
+    open_output_with(dir, input_path, format, &SubtitleOptions::default())
+}
+
+/// [`open_output`] with the srt/vtt line options.
+pub fn open_output_with(
+    dir: &Path,
+    input_path: &Path,
+    format: OutputFormat,
+    subtitles: &SubtitleOptions,
+) -> Result<AtomicFileSink, WriterError> {
     std::fs::create_dir_all(dir).map_err(|source| WriterError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    AtomicFileSink::create(&output_path(dir, input_path, format)?, format)
+    AtomicFileSink::create_with(&output_path(dir, input_path, format)?, format, subtitles)
 }
 
 /// Opens one atomic output per format, boxed for use in a
@@ -161,8 +180,21 @@ pub fn open_outputs(
     input_path: &Path,
     formats: &[OutputFormat],
 ) -> Result<Vec<Box<dyn Sink + Send>>, WriterError> {
+    open_outputs_with(dir, input_path, formats, &SubtitleOptions::default())
+}
+
+/// [`open_outputs`] with the srt/vtt line options.
+pub fn open_outputs_with(
+    dir: &Path,
+    input_path: &Path,
+    formats: &[OutputFormat],
+    subtitles: &SubtitleOptions,
+) -> Result<Vec<Box<dyn Sink + Send>>, WriterError> {
     formats
         .iter()
-        .map(|&f| open_output(dir, input_path, f).map(|s| Box::new(s) as Box<dyn Sink + Send>))
+        .map(|&f| {
+            open_output_with(dir, input_path, f, subtitles)
+                .map(|s| Box::new(s) as Box<dyn Sink + Send>)
+        })
         .collect()
 }

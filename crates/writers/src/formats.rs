@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use vkw_segments::{Segment, TranscriptionInfo, Word};
 
+use crate::subtitles::{cues, SubtitleOptions, WordCues};
 use crate::timestamp::{format_timestamp, round_ms};
 use crate::Sink;
 
@@ -51,16 +52,53 @@ pub(crate) struct SubtitleSink<W: Write> {
     /// Whether the VTT header is out; written lazily so that a transcript with
     /// no segments still gets one (at finish) but never two.
     header_done: bool,
+    /// Line options for segments with words.
+    options: SubtitleOptions,
+    /// Cue layout from words, carried across segments.
+    words: WordCues,
 }
 
 impl<W: Write> SubtitleSink<W> {
-    pub(crate) fn new(out: W, kind: SubtitleKind) -> Self {
+    pub(crate) fn new(out: W, kind: SubtitleKind, options: SubtitleOptions) -> Self {
         Self {
             out,
             kind,
             cues: 0,
             header_done: kind == SubtitleKind::Srt,
+            options,
+            words: WordCues::new(&options),
         }
+    }
+
+    fn timestamp(&self, t: f64) -> String {
+        match self.kind {
+            SubtitleKind::Srt => format_timestamp(t, true, ','),
+            SubtitleKind::Vtt => format_timestamp(t, false, '.'),
+        }
+    }
+
+    fn cue(&mut self, start: f64, end: f64, text: &str) -> io::Result<()> {
+        self.cues += 1;
+        if self.kind == SubtitleKind::Srt {
+            writeln!(self.out, "{}", self.cues)?;
+        }
+        // "-->" inside the text would be read as a cue timing line.
+        writeln!(
+            self.out,
+            "{} --> {}\n{}\n",
+            self.timestamp(start),
+            self.timestamp(end),
+            text.replace("-->", "->")
+        )
+    }
+
+    /// Cues of one group of words (see `subtitles.rs`).
+    fn word_cues(&mut self, words: &[Word]) -> io::Result<()> {
+        let same = |a: f64, b: f64| self.timestamp(a) == self.timestamp(b);
+        for c in cues(words, self.options.highlight_words, &same) {
+            self.cue(c.start, c.end, &c.text)?;
+        }
+        Ok(())
     }
 
     fn header(&mut self) -> io::Result<()> {
@@ -75,28 +113,27 @@ impl<W: Write> SubtitleSink<W> {
 impl<W: Write> Sink for SubtitleSink<W> {
     fn segment(&mut self, seg: &Segment) -> io::Result<()> {
         self.header()?;
-        self.cues += 1;
-        let (always_hours, marker) = match self.kind {
-            SubtitleKind::Srt => (true, ','),
-            SubtitleKind::Vtt => (false, '.'),
-        };
-        if self.kind == SubtitleKind::Srt {
-            writeln!(self.out, "{}", self.cues)?;
+        match &seg.words {
+            // Word timestamps: cues laid out from the words, as
+            // openai-whisper does whenever its result has words.
+            Some(words) => {
+                let mut done = Vec::new();
+                self.words.segment(words, &mut done);
+                done.extend(self.words.end_segment());
+                for group in done {
+                    self.word_cues(&group)?;
+                }
+            }
+            None => self.cue(seg.start, seg.end, seg.text.trim())?,
         }
-        // "-->" inside the text would be read as a cue timing line.
-        let text = seg.text.trim().replace("-->", "->");
-        writeln!(
-            self.out,
-            "{} --> {}\n{}\n",
-            format_timestamp(seg.start, always_hours, marker),
-            format_timestamp(seg.end, always_hours, marker),
-            text
-        )?;
         self.out.flush()
     }
 
     fn finish(&mut self, _info: &TranscriptionInfo) -> io::Result<()> {
         self.header()?;
+        if let Some(group) = self.words.finish() {
+            self.word_cues(&group)?;
+        }
         self.out.flush()
     }
 }

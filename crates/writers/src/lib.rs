@@ -11,6 +11,7 @@
 
 mod atomic;
 mod formats;
+mod subtitles;
 mod timestamp;
 
 use std::fmt;
@@ -20,7 +21,11 @@ use std::str::FromStr;
 
 use vkw_segments::{Segment, TranscriptionInfo};
 
-pub use atomic::{open_output, open_outputs, output_path, remove_pending_outputs, AtomicFileSink};
+pub use atomic::{
+    open_output, open_output_with, open_outputs, open_outputs_with, output_path,
+    remove_pending_outputs, AtomicFileSink,
+};
+pub use subtitles::SubtitleOptions;
 pub use timestamp::{console_line, format_timestamp};
 
 use formats::{JsonSink, SubtitleKind, SubtitleSink, TsvSink, TxtSink};
@@ -210,7 +215,17 @@ impl Sink for MultiSink {
 
 /// Builds the sink for `format` over any writer (stdout, a file, a buffer).
 pub fn writer_for(format: OutputFormat, out: Box<dyn Write + Send>) -> Box<dyn Sink + Send> {
-    sink_over(format, out)
+    sink_over(format, out, &SubtitleOptions::default())
+}
+
+/// [`writer_for`] with the srt/vtt line options (used when segments carry
+/// words).
+pub fn writer_for_with(
+    format: OutputFormat,
+    out: Box<dyn Write + Send>,
+    subtitles: &SubtitleOptions,
+) -> Box<dyn Sink + Send> {
+    sink_over(format, out, subtitles)
 }
 
 /// Generic form of [`writer_for`], used internally so file sinks avoid a
@@ -218,11 +233,12 @@ pub fn writer_for(format: OutputFormat, out: Box<dyn Write + Send>) -> Box<dyn S
 pub(crate) fn sink_over<W: Write + Send + 'static>(
     format: OutputFormat,
     out: W,
+    subtitles: &SubtitleOptions,
 ) -> Box<dyn Sink + Send> {
     match format {
         OutputFormat::Txt => Box::new(TxtSink::new(out)),
-        OutputFormat::Srt => Box::new(SubtitleSink::new(out, SubtitleKind::Srt)),
-        OutputFormat::Vtt => Box::new(SubtitleSink::new(out, SubtitleKind::Vtt)),
+        OutputFormat::Srt => Box::new(SubtitleSink::new(out, SubtitleKind::Srt, *subtitles)),
+        OutputFormat::Vtt => Box::new(SubtitleSink::new(out, SubtitleKind::Vtt, *subtitles)),
         OutputFormat::Tsv => Box::new(TsvSink::new(out)),
         OutputFormat::Json => Box::new(JsonSink::new(out)),
     }

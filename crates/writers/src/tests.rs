@@ -312,3 +312,83 @@ fn output_file_gets_the_usual_mode() {
         |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&tmp.path().join("x.txt")), mode(&plain));
 }
+
+fn word(word: &str, start: f64, end: f64) -> Word {
+    Word {
+        start,
+        end,
+        word: word.into(),
+        probability: 0.9,
+    }
+}
+
+/// Two segments with words, as word timestamps produce them.
+fn worded() -> Vec<Segment> {
+    let mut a = seg(1, 0.0, 1.0, " Ask not what");
+    a.words = Some(vec![
+        word(" Ask", 0.0, 0.3),
+        word(" not", 0.3, 0.6),
+        word(" what", 0.8, 1.0),
+    ]);
+    let mut b = seg(2, 1.0, 2.0, " your country");
+    b.words = Some(vec![word(" your", 1.0, 1.4), word(" country", 1.4, 2.0)]);
+    vec![a, b]
+}
+
+fn render_with(format: OutputFormat, segs: &[Segment], o: SubtitleOptions) -> String {
+    let buf = Shared::default();
+    let mut sink = writer_for_with(format, Box::new(buf.clone()), &o);
+    for s in segs {
+        sink.segment(s).expect("segment");
+    }
+    sink.finish(&info()).expect("finish");
+    buf.text()
+}
+
+#[test]
+fn srt_from_words_breaks_lines_and_cues() {
+    // No options: one cue per segment, times from its words.
+    assert_eq!(
+        render_with(OutputFormat::Srt, &worded(), SubtitleOptions::default()),
+        "1\n00:00:00,000 --> 00:00:01,000\nAsk not what\n\n\
+         2\n00:00:01,000 --> 00:00:02,000\nyour country\n\n"
+    );
+    // Width 8: "Ask not" fits, " what" starts a line; segments kept.
+    let o = SubtitleOptions {
+        max_line_width: Some(8),
+        ..Default::default()
+    };
+    assert_eq!(
+        render_with(OutputFormat::Srt, &worded(), o),
+        "1\n00:00:00,000 --> 00:00:01,000\nAsk not\nwhat\n\n\
+         2\n00:00:01,000 --> 00:00:02,000\nyour\ncountry\n\n"
+    );
+    // Width and count: cues of two lines across segments.
+    let o = SubtitleOptions {
+        max_line_width: Some(10),
+        max_line_count: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        render_with(OutputFormat::Vtt, &worded(), o),
+        "WEBVTT\n\n00:00.000 --> 00:01.400\nAsk not\nwhat your\n\n\
+         00:01.400 --> 00:02.000\ncountry\n\n"
+    );
+}
+
+#[test]
+fn vtt_highlights_words() {
+    let o = SubtitleOptions {
+        highlight_words: true,
+        ..Default::default()
+    };
+    let got = render_with(OutputFormat::Vtt, &worded()[..1], o);
+    assert_eq!(
+        got,
+        "WEBVTT\n\n\
+         00:00.000 --> 00:00.300\n<u>Ask</u> not what\n\n\
+         00:00.300 --> 00:00.600\nAsk <u>not</u> what\n\n\
+         00:00.600 --> 00:00.800\nAsk not what\n\n\
+         00:00.800 --> 00:01.000\nAsk not <u>what</u>\n\n"
+    );
+}

@@ -129,9 +129,7 @@ pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(usize, usize)> {
         }
     }
     // Borders: the first row can only move left, the first column only up.
-    for j in 0..=m {
-        trace[j] = 2;
-    }
+    trace[..=m].iter_mut().for_each(|t| *t = 2);
     for i in 0..=n {
         trace[i * w] = 1;
     }

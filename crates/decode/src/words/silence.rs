@@ -116,8 +116,7 @@ pub(crate) fn adjust_window(
         let content_duration = place.content_frames as f64 * 0.01;
         let mut hal_last_end = *last_speech_timestamp;
         let mut cut = None;
-        for si in 0..segments.len() {
-            let s = &segments[si];
+        for (si, s) in segments.iter().enumerate() {
             if s.words.is_empty() {
                 continue;
             }
