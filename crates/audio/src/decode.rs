@@ -292,7 +292,14 @@ impl Sink {
 
     fn finish(mut self) -> Result<Vec<f32>, String> {
         if let Some(r) = self.resampler.take() {
-            self.done.extend(r.finish()?);
+            let out = r.finish()?;
+            // The usual case (one sample rate throughout): hand the output
+            // over instead of copying it, so a long input's samples are
+            // never in memory twice.
+            if self.done.is_empty() {
+                return Ok(out);
+            }
+            self.done.extend(out);
         }
         Ok(self.done)
     }
