@@ -19,7 +19,7 @@ pub struct TranscribeArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Model name (tiny.en, base, small, large-v3, ...; pulled on first use) or a CTranslate2 model directory.
+    /// Model name (tiny.en, base, small, large-v3, ...; pulled on first use) or a model directory (CTranslate2, or a transformers Whisper checkpoint with safetensors).
     #[arg(
         short,
         long,
