@@ -207,6 +207,34 @@ pub struct TranscribeArgs {
         help_heading = "Fallback (retry a window that looks wrong)"
     )]
     pub seed: u64,
+
+    /// Word-level timestamps: words (with probabilities) in the json output, and the srt/vtt line options below.
+    #[arg(long, help_heading = "Word timestamps")]
+    pub word_timestamps: bool,
+
+    /// With --word-timestamps: punctuation merged into the following word.
+    #[arg(long, default_value = "\"'“¿([{-", value_name = "CHARS", allow_hyphen_values = true, help_heading = "Word timestamps")]
+    pub prepend_punctuations: String,
+
+    /// With --word-timestamps: punctuation merged into the previous word.
+    #[arg(long, default_value = "\"'.。,，!！?？:：”)]}、", value_name = "CHARS", help_heading = "Word timestamps")]
+    pub append_punctuations: String,
+
+    /// With --word-timestamps: skip silent periods longer than this (seconds) around likely hallucinations.
+    #[arg(long, value_name = "S", help_heading = "Word timestamps")]
+    pub hallucination_silence_threshold: Option<f64>,
+
+    /// srt/vtt: break subtitle lines at this many characters (needs --word-timestamps).
+    #[arg(long, value_name = "N", help_heading = "Word timestamps")]
+    pub max_line_width: Option<usize>,
+
+    /// srt/vtt: at most this many lines per subtitle, with --max-line-width (needs --word-timestamps).
+    #[arg(long, value_name = "N", help_heading = "Word timestamps")]
+    pub max_line_count: Option<usize>,
+
+    /// srt/vtt: underline each word as it is spoken (needs --word-timestamps).
+    #[arg(long, help_heading = "Word timestamps")]
+    pub highlight_words: bool,
 }
 
 fn opt_f64(name: &str, v: &str) -> Result<Option<f64>> {
@@ -280,8 +308,27 @@ impl TranscribeArgs {
             language_detection_threshold: self.language_detection_threshold,
             language_detection_segments: self.language_detection_segments,
             seed: self.seed,
+            word_timestamps: self.word_timestamps,
+            prepend_punctuations: self.prepend_punctuations.clone(),
+            append_punctuations: self.append_punctuations.clone(),
+            hallucination_silence_threshold: self.hallucination_silence_threshold,
         };
         o.validate()?;
+        if self.word_timestamps && self.batch_size > 0 {
+            bail!("--word-timestamps is not available in batched mode yet: drop --batch-size");
+        }
+        // As openai-whisper's CLI: the subtitle line options work on words.
+        if !self.word_timestamps {
+            for (set, flag) in [
+                (self.max_line_width.is_some(), "--max-line-width"),
+                (self.max_line_count.is_some(), "--max-line-count"),
+                (self.highlight_words, "--highlight-words"),
+            ] {
+                if set {
+                    bail!("{flag} needs word timings: add --word-timestamps");
+                }
+            }
+        }
         if let Some(lang) = &self.language {
             if !vkw_model::LANGUAGES.contains(&lang.as_str()) {
                 bail!(

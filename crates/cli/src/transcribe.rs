@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use vkw_backend::any::AnyBackend;
 use vkw_decode::{TranscribeOptions, Transcriber};
 use vkw_model::WhisperModel;
-use vkw_writers::{console_line, open_outputs, parse_formats, MultiSink, OutputFormat, Sink};
+use vkw_writers::{
+    console_line, open_outputs_with, parse_formats, MultiSink, OutputFormat, Sink, SubtitleOptions,
+};
 
 /// Files longer than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_SECONDS: f64 = 60.0;
@@ -133,7 +135,17 @@ fn transcribe_file(
     drop(samples);
     // Outputs are opened before decoding so a bad --output-dir fails early;
     // they only appear on disk once complete.
-    let mut sinks = MultiSink::new(open_outputs(&a.output_dir, &output_stem(file), formats)?);
+    let subtitles = SubtitleOptions {
+        max_line_width: a.max_line_width,
+        max_line_count: a.max_line_count,
+        highlight_words: a.highlight_words,
+    };
+    let mut sinks = MultiSink::new(open_outputs_with(
+        &a.output_dir,
+        &output_stem(file),
+        formats,
+        &subtitles,
+    )?);
     let bar = progress_bar(duration, a.quiet);
     let mut stdout = std::io::stdout().lock();
     let mut sink_error: Option<std::io::Error> = None;
