@@ -60,10 +60,14 @@ impl CpuBackend {
     /// * `auto`: int8 where this CPU has SIMD int8 kernels, else `default`.
     /// * `int16`: an error (no int16 kernels).
     ///
-    /// Quantised weights replace the float weights this backend reads; the
-    /// float tensors stay in `model` only as long as the caller keeps it.
+    /// Quantised weights replace the float weights this backend reads. When
+    /// `model` is the only reference (the caller keeps none and reads it back
+    /// through [`CpuBackend::model`]), its tensor table is emptied after
+    /// quantising, so the float copy is freed instead of sitting next to the
+    /// int8 one; otherwise the float tensors live as long as the caller's
+    /// reference.
     pub fn with_compute_type(
-        model: Arc<WhisperModel>,
+        mut model: Arc<WhisperModel>,
         threads: usize,
         compute_type: ComputeType,
     ) -> Result<Self, BackendError> {
@@ -89,6 +93,15 @@ impl CpuBackend {
                 storage,
             )
         })?;
+        if storage == Storage::Int8 {
+            if let Some(m) = Arc::get_mut(&mut model) {
+                // Every tensor the forward pass still needs is held by
+                // `weights` (its own Arc); the rest is the float copy.
+                let w = &m.weights;
+                let (path, spec, rev) = (w.path.clone(), w.spec_name.clone(), w.spec_revision);
+                m.weights = vkw_model::ModelBin::from_variables(&path, &spec, rev, vec![], vec![])?;
+            }
+        }
         Ok(Self {
             model,
             weights,
