@@ -346,6 +346,21 @@ mod tests {
     }
 
     #[test]
+    fn transformers_directories_are_complete_without_model_bin() {
+        let t = tempfile::tempdir().expect("tempdir");
+        for weights in ["model.safetensors", "model.safetensors.index.json"] {
+            let d = t.path().join(weights);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            for f in [weights, "config.json", "tokenizer.json"] {
+                std::fs::write(d.join(f), b"{}").expect("write");
+            }
+            assert!(is_installed(&d), "{weights}");
+            std::fs::remove_file(d.join("tokenizer.json")).expect("rm");
+            assert_eq!(missing_files(&d), vec!["tokenizer.json"]);
+        }
+    }
+
+    #[test]
     fn resolve_names_dirs_and_errors() {
         let t = tempfile::tempdir().expect("tempdir");
         let cache = t.path().join("cache");
