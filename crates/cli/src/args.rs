@@ -208,6 +208,34 @@ pub struct TranscribeArgs {
     )]
     pub seed: u64,
 
+    /// Skip non-speech: transcribe only the speech Silero VAD finds, times kept in the original audio (ignored with --clip-timestamps, as in faster-whisper).
+    #[arg(long, help_heading = "Voice activity detection")]
+    pub vad_filter: bool,
+
+    /// Speech probability at or above which speech starts [default: 0.5].
+    #[arg(long, value_name = "P", help_heading = "Voice activity detection")]
+    pub vad_threshold: Option<f32>,
+
+    /// Probability below which speech ends [default: threshold - 0.15, at least 0.01].
+    #[arg(long, value_name = "P", help_heading = "Voice activity detection")]
+    pub vad_neg_threshold: Option<f32>,
+
+    /// Drop speech segments this short [default: 0].
+    #[arg(long, value_name = "MS", help_heading = "Voice activity detection")]
+    pub vad_min_speech_duration_ms: Option<u32>,
+
+    /// Split longer speech segments [default: inf; 30 with --batch-size].
+    #[arg(long, value_name = "S", help_heading = "Voice activity detection")]
+    pub vad_max_speech_duration_s: Option<f64>,
+
+    /// Silence that ends a speech segment [default: 2000; 160 with --batch-size].
+    #[arg(long, value_name = "MS", help_heading = "Voice activity detection")]
+    pub vad_min_silence_duration_ms: Option<u32>,
+
+    /// Padding kept on each side of a speech segment [default: 400].
+    #[arg(long, value_name = "MS", help_heading = "Voice activity detection")]
+    pub vad_speech_pad_ms: Option<u32>,
+
     /// Word-level timestamps: words (with probabilities) in the json output, and the srt/vtt line options below.
     #[arg(long, help_heading = "Word timestamps")]
     pub word_timestamps: bool,
@@ -338,6 +366,8 @@ impl TranscribeArgs {
             }
         }
         self.compute_type()?;
+        // Bad --vad-* values fail before any model is loaded.
+        crate::vad::options(self, self.batch_size > 0)?;
         Ok(o)
     }
 }

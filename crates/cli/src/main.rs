@@ -1,11 +1,11 @@
 //! `vkwhisper`: Whisper speech-to-text for CTranslate2 models.
 
 mod args;
-mod batched;
 mod convert;
 mod devices;
 mod models;
 mod transcribe;
+mod vad;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -131,8 +131,6 @@ fn transcribe_file(
 ) -> Result<f64> {
     let samples = vkw_audio::load_audio(file)?;
     let duration = samples.len() as f64 / f64::from(vkw_audio::SAMPLE_RATE);
-    let mel = vkw_audio::mel::LogMel::compute(&samples, model.hparams.n_mels);
-    drop(samples);
     // Outputs are opened before decoding so a bad --output-dir fails early;
     // they only appear on disk once complete.
     let subtitles = SubtitleOptions {
@@ -167,16 +165,32 @@ fn transcribe_file(
             }
         }
     };
-    let info = t
-        .transcribe(
-            &mel.data,
-            mel.n_mels,
-            mel.n_frames,
-            duration,
-            opts,
-            &mut on_segment,
-        )
-        .with_context(|| file.display().to_string())?;
+    let info = if a.batch_size > 0 {
+        // Batched mode always runs the VAD, as FW's pipeline does (§9.3).
+        let vad = crate::vad::model()?;
+        let vad_opts = crate::vad::options(a, true)?;
+        let filter = vkw_decode::VadFilter {
+            model: &vad,
+            options: &vad_opts,
+        };
+        t.transcribe_batched_samples(&samples, filter, a.batch_size, opts, &mut on_segment)
+    } else if a.vad_filter {
+        // Sequential with faster-whisper's vad_filter (§8.6).
+        let vad = crate::vad::model()?;
+        let vad_opts = crate::vad::options(a, false)?;
+        let filter = vkw_decode::VadFilter {
+            model: &vad,
+            options: &vad_opts,
+        };
+        // By value: the speech is concatenated in place (no second copy).
+        t.transcribe_samples_owned(samples, Some(filter), opts, &mut on_segment)
+    } else {
+        // The log-mel one window at a time: a long input never has its
+        // whole spectrogram in memory (same values as the whole-input pass).
+        let mel = vkw_audio::mel::MelWindows::new(&samples, model.hparams.n_mels);
+        t.transcribe_features(&mel, duration, opts, &mut on_segment)
+    }
+    .with_context(|| file.display().to_string())?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
