@@ -136,34 +136,59 @@ fn to_dtype(t: &Tensor, dtype: DType) -> Tensor {
 /// (int8 with per-row scales, or a float type; an int8 source stays as it
 /// is for int8 targets); other float tensors follow the "other" type.
 pub fn convert_tensor<'a>(name: &str, t: &'a Tensor, q: Option<Quantization>) -> Cow<'a, Tensor> {
+    match plan(name, t, q) {
+        Plan::Keep => Cow::Borrowed(t),
+        Plan::Int8 => Cow::Owned(quantize_int8(t)),
+        Plan::Float(want) => Cow::Owned(to_dtype(t, want)),
+    }
+}
+
+/// What [`convert_tensor`] does to one variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Keep,
+    Int8,
+    Float(DType),
+}
+
+impl Plan {
+    /// Whether the converted variable has a `_scale` beside it.
+    fn has_scale(self, t: &Tensor) -> bool {
+        match self {
+            Plan::Keep => t.scale.is_some(),
+            Plan::Int8 => true,
+            Plan::Float(_) => false,
+        }
+    }
+}
+
+fn plan(name: &str, t: &Tensor, q: Option<Quantization>) -> Plan {
     let Some(q) = q else {
-        return Cow::Borrowed(t);
+        return Plan::Keep;
     };
     if t.shape.is_empty() {
-        return Cow::Borrowed(t);
+        return Plan::Keep;
     }
     let dtype = t.data.dtype();
     let quantised = t.scale.is_some();
     if is_quantizable(name) && (is_float(dtype) || quantised) {
         if q.int8() {
             return if dtype == DType::I8 && quantised {
-                Cow::Borrowed(t)
+                Plan::Keep
             } else {
-                Cow::Owned(quantize_int8(t))
+                Plan::Int8
             };
         }
         let want = q.weight_float().unwrap_or(DType::F32);
         return if dtype == want && !quantised {
-            Cow::Borrowed(t)
+            Plan::Keep
         } else {
-            Cow::Owned(to_dtype(t, want))
+            Plan::Float(want)
         };
     }
     match q.other_float() {
-        Some(want) if (is_float(dtype) || quantised) && dtype != want => {
-            Cow::Owned(to_dtype(t, want))
-        }
-        _ => Cow::Borrowed(t),
+        Some(want) if (is_float(dtype) || quantised) && dtype != want => Plan::Float(want),
+        _ => Plan::Keep,
     }
 }
 
@@ -285,7 +310,7 @@ pub fn write_model_bin(
     let mut entries: Vec<(String, usize, bool)> = Vec::new();
     for (i, (name, t)) in kept.iter().enumerate() {
         entries.push((name.to_string(), i, false));
-        if convert_tensor(name, t, q).scale.is_some() {
+        if plan(name, t, q).has_scale(t) {
             entries.push((format!("{name}_scale"), i, true));
         }
     }
@@ -485,6 +510,13 @@ mod tests {
                 s.data
             );
             assert_eq!(Quantization::from_name(q.name()), Some(q));
+        }
+        // The scale bookkeeping of the streamed writer agrees with the conversion.
+        for q in Quantization::ALL.map(Some).into_iter().chain([None]) {
+            for (n, t) in [(wn, &w), (bn, &b), (wn, &quantize_int8(&w))] {
+                let c = convert_tensor(n, t, q);
+                assert_eq!(plan(n, t, q).has_scale(t), c.scale.is_some(), "{q:?} {n}");
+            }
         }
         // No quantization keeps everything.
         assert!(matches!(convert_tensor(wn, &w, None), Cow::Borrowed(_)));
