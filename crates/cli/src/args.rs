@@ -228,7 +228,7 @@ pub struct TranscribeArgs {
     #[arg(long, value_name = "S", help_heading = "Voice activity detection")]
     pub vad_max_speech_duration_s: Option<f64>,
 
-    /// Silence that ends a speech segment [default: 2000; 160 with --batch-size].
+    /// Silence that ends a speech segment [default: 2000; 160 with --batch-size and no other --vad-* value].
     #[arg(long, value_name = "MS", help_heading = "Voice activity detection")]
     pub vad_min_silence_duration_ms: Option<u32>,
 
