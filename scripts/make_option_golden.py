@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Record faster-whisper's output for decoding options the shared golden files
-do not cover (hotwords, prefix, clip_timestamps, max_new_tokens, penalties...),
+do not cover (hotwords, prefix, clip_timestamps, max_new_tokens, penalties, word
+timestamp options...),
 as tests/fixtures/extra/golden_options.json for crates/decode/tests/options_golden.rs.
 
 Run with the benchmark venv's Python (scripts/bench.sh creates it; it pins
@@ -48,6 +49,15 @@ CASES = [
     ("base_detect_2_segments", "base", MULTI,
      {"language_detection_segments": 2, "language_detection_threshold": 0.99}),
     ("base_translate_de", "base", MULTI, {"language": "de", "task": "translate"}),
+    # Word timestamps (spec §7, §6.14): espeak_07's first segment is anomalous
+    # (short, improbable words), so a 0.2 s threshold drops it and re-decodes from 1 s.
+    ("words_hallucination_silence", "tiny.en", "data/espeak/espeak_07.wav",
+     {"word_timestamps": True, "hallucination_silence_threshold": 0.2}),
+    ("words_no_punctuation_merge", "tiny.en", "data/jfk/jfk.wav",
+     {"word_timestamps": True, "prepend_punctuations": "", "append_punctuations": ""}),
+    ("words_greedy", "tiny.en", "data/longform/ljspeech_LJ001_0001-0032.wav",
+     {"word_timestamps": True, "beam_size": 1}),
+    ("words_base_de", "base", MULTI, {"word_timestamps": True, "language": "de"}),
 ]
 
 
@@ -79,6 +89,8 @@ def main():
                 "tokens": s.tokens, "avg_logprob": s.avg_logprob,
                 "compression_ratio": s.compression_ratio, "no_speech_prob": s.no_speech_prob,
                 "temperature": s.temperature,
+                **({"words": [[w.start, w.end, w.word, w.probability] for w in s.words]}
+                   if s.words is not None else {}),
             }
             for s in segments
         ]

@@ -67,6 +67,10 @@ fn options(kwargs: &serde_json::Value) -> TranscribeOptions {
                 o.language_detection_segments = v.as_u64().unwrap() as usize
             }
             "language_detection_threshold" => o.language_detection_threshold = v.as_f64().unwrap(),
+            "word_timestamps" => o.word_timestamps = v.as_bool().unwrap(),
+            "hallucination_silence_threshold" => o.hallucination_silence_threshold = v.as_f64(),
+            "prepend_punctuations" => o.prepend_punctuations = v.as_str().unwrap().into(),
+            "append_punctuations" => o.append_punctuations = v.as_str().unwrap().into(),
             other => panic!("golden_options.json uses an option this test does not map: {other}"),
         }
     }

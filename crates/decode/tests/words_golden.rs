@@ -186,3 +186,61 @@ fn golden_tiny_en_beam5_words() {
         errs.join("\n")
     );
 }
+
+/// The word-timestamp cases of `tests/fixtures/extra/golden_options.json`
+/// (recorded by `scripts/make_option_golden.py`): hallucination_silence_threshold
+/// on espeak_07 (its anomalous first segment is dropped and the window
+/// re-decoded from 1 s), no punctuation merging, greedy, and German on base.
+#[test]
+fn option_cases_with_words() {
+    let text = std::fs::read_to_string(fixtures().join("extra/golden_options.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut engines: Vec<(String, Arc<WhisperModel>, CpuBackend)> = Vec::new();
+    let (mut cases, mut words, mut errs) = (0, 0, Vec::new());
+    for case in golden["cases"].as_array().unwrap() {
+        let kw = case["kwargs"].as_object().unwrap();
+        if kw.get("word_timestamps").and_then(|v| v.as_bool()) != Some(true) {
+            continue;
+        }
+        let name = case["model"].as_str().unwrap();
+        if !engines.iter().any(|(n, _, _)| n == name) {
+            let Some(dir) = model_dir(name) else { return };
+            let model = Arc::new(WhisperModel::load(&dir).unwrap());
+            let backend = CpuBackend::new(model.clone(), 2).unwrap();
+            engines.push((name.to_string(), model, backend));
+        }
+        let (_, model, backend) = engines.iter().find(|(n, _, _)| n == name).unwrap();
+        let mut o = TranscribeOptions::default();
+        for (k, v) in kw {
+            match k.as_str() {
+                "word_timestamps" => o.word_timestamps = v.as_bool().unwrap(),
+                "hallucination_silence_threshold" => o.hallucination_silence_threshold = v.as_f64(),
+                "prepend_punctuations" => o.prepend_punctuations = v.as_str().unwrap().into(),
+                "append_punctuations" => o.append_punctuations = v.as_str().unwrap().into(),
+                "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
+                "language" => o.language = v.as_str().map(String::from),
+                other => panic!("word case uses an option this test does not map: {other}"),
+            }
+        }
+        let rel = case["file"].as_str().unwrap();
+        let samples = vkw_audio::load_audio(&fixtures().join(rel)).unwrap();
+        let mut got = Vec::new();
+        Transcriber::new(backend, model)
+            .transcribe_samples(&samples, None, &o, &mut |s| got.push(s.clone()))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let label = format!("{} ({rel})", case["name"].as_str().unwrap());
+        words += compare(&label, case, &got, &mut errs);
+        cases += 1;
+    }
+    eprintln!(
+        "{cases} cases, {words} words compared, {} divergences",
+        errs.len()
+    );
+    assert!(cases >= 4, "only {cases} word cases in golden_options.json");
+    assert!(
+        errs.is_empty(),
+        "{} divergences:\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
+}
