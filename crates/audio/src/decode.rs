@@ -9,7 +9,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use crate::pcm::{downmix_weights, MonoResampler};
+use crate::pcm::{downmix_weights, MonoResampler, PcmStore};
 
 /// Why symphonia gave up, sorted by what the caller should do about it.
 #[derive(Debug)]
@@ -31,7 +31,8 @@ pub(crate) enum Failure {
     Resample(String),
 }
 
-/// Mono, 16 kHz, not yet quantised samples from `source`.
+/// Mono, 16 kHz samples from `source`, quantised to 16 bits as they are
+/// decoded (spec §4.1) into `P` (f32 or i16).
 ///
 /// Policy for damaged input: the container header must parse, then every packet that decodes
 /// is kept and undecodable packets are skipped, and the stream ends at the first read error.
@@ -39,10 +40,10 @@ pub(crate) enum Failure {
 /// well before the length the header declares (a cut-off download): transcribing only the
 /// first part without saying so would silently lose the rest. Streams without a declared
 /// length (e.g. MP3 without a Xing header) yield what could be decoded.
-pub(crate) fn decode(
+pub(crate) fn decode<P: PcmStore>(
     mut source: Box<dyn MediaSource>,
     ext: Option<&str>,
-) -> Result<Vec<f32>, Failure> {
+) -> Result<P, Failure> {
     let head = peek_head(&mut source).map_err(Failure::Io)?;
     // MP4/M4A: the edit list says which decoded samples are real audio.
     let edit = if head.get(4..8) == Some(b"ftyp") {
@@ -113,7 +114,7 @@ pub(crate) fn decode(
         }));
     };
 
-    let mut sink: Option<Sink> = None;
+    let mut sink: Option<Sink<P>> = None;
     let mut last_error: Option<String> = None;
     let mut frames_decoded: u64 = 0;
     loop {
@@ -170,7 +171,7 @@ pub(crate) fn decode(
         Some(s) if s.decoded_any => {
             let samples = s.finish().map_err(Failure::Resample)?;
             Ok(match edit {
-                Some(e) => crate::mp4::apply(samples, e, f64::from(crate::SAMPLE_RATE)),
+                Some(e) => samples.edit(e, f64::from(crate::SAMPLE_RATE)),
                 None => samples,
             })
         }
@@ -220,12 +221,13 @@ fn known_container(head: &[u8]) -> bool {
         || (head.len() >= 2 && head[0] == 0xff && head[1] & 0xe0 == 0xe0)
 }
 
-/// Accumulates decoded buffers: downmix, then resample.
+/// Accumulates decoded buffers: downmix, resample, quantise into `P`.
 #[derive(Default)]
-struct Sink {
+struct Sink<P> {
     resampler: Option<MonoResampler>,
-    /// Finished output of earlier segments when the sample rate changed mid-stream.
-    done: Vec<f32>,
+    /// The quantised output so far; the resampler's output is moved here
+    /// after every packet, so only the compact form grows with the input.
+    done: P,
     weights: Vec<f64>,
     layout: Option<(usize, u32)>,
     planar: Option<SampleBuffer<f32>>,
@@ -233,7 +235,7 @@ struct Sink {
     decoded_any: bool,
 }
 
-impl Sink {
+impl<P: PcmStore> Sink<P> {
     fn push(&mut self, buf: AudioBufferRef<'_>) -> Result<(), String> {
         let spec = *buf.spec();
         let frames = buf.frames();
@@ -252,7 +254,7 @@ impl Sink {
         }
         if self.resampler.as_ref().map(MonoResampler::rate) != Some(rate) {
             if let Some(old) = self.resampler.take() {
-                self.done.extend(old.finish()?);
+                self.done.extend_quantised(&old.finish()?);
             }
             self.resampler = Some(MonoResampler::new(rate)?);
         }
@@ -284,22 +286,16 @@ impl Sink {
             }
         }
         self.decoded_any = true;
-        match &mut self.resampler {
-            Some(r) => r.push(&self.mono),
-            None => Ok(()),
+        if let Some(r) = &mut self.resampler {
+            r.push(&self.mono)?;
+            self.done.extend_quantised(r.drain().as_slice());
         }
+        Ok(())
     }
 
-    fn finish(mut self) -> Result<Vec<f32>, String> {
+    fn finish(mut self) -> Result<P, String> {
         if let Some(r) = self.resampler.take() {
-            let out = r.finish()?;
-            // The usual case (one sample rate throughout): hand the output
-            // over instead of copying it, so a long input's samples are
-            // never in memory twice.
-            if self.done.is_empty() {
-                return Ok(out);
-            }
-            self.done.extend(out);
+            self.done.extend_quantised(&r.finish()?);
         }
         Ok(self.done)
     }

@@ -164,7 +164,7 @@ struct Scratch {
 /// computed on their own equal the same frames of the whole-input pass
 /// (bit for bit: same code, same order of operations).
 struct Stft<'a> {
-    samples: &'a [f32],
+    samples: Pcm<'a>,
     /// Length of the signal with the 160 tail zeros (step 1).
     padded_len: usize,
     n_mels: usize,
@@ -173,8 +173,35 @@ struct Stft<'a> {
     fft: Arc<dyn RealToComplex<f64>>,
 }
 
+/// The samples a spectrogram is computed from: f32 in [-1, 1), or the
+/// signed 16-bit values (half the memory) that stand for `x / 32768`.
+#[derive(Clone, Copy)]
+enum Pcm<'a> {
+    F32(&'a [f32]),
+    S16(&'a [i16]),
+}
+
+impl Pcm<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Pcm::F32(s) => s.len(),
+            Pcm::S16(s) => s.len(),
+        }
+    }
+
+    /// Sample `j` (0 past the end: the tail padding of step 1). An s16 value
+    /// gives exactly the f32 `x / 32768` that [`crate::load_audio`] returns.
+    #[inline]
+    fn at(&self, j: usize) -> f64 {
+        match self {
+            Pcm::F32(s) => s.get(j).map_or(0.0, |&x| f64::from(x)),
+            Pcm::S16(s) => s.get(j).map_or(0.0, |&x| f64::from(f32::from(x) / 32768.0)),
+        }
+    }
+}
+
 impl<'a> Stft<'a> {
-    fn new(samples: &'a [f32], n_mels: usize) -> Self {
+    fn new(samples: Pcm<'a>, n_mels: usize) -> Self {
         Self {
             samples,
             padded_len: samples.len() + TAIL_PADDING,
@@ -249,7 +276,7 @@ impl<'a> Stft<'a> {
     fn log_frame(&self, s: &mut Scratch, t: usize, out_frame: &mut [f32]) {
         let m = self.padded_len;
         let samples = self.samples;
-        let signal = |j: usize| -> f64 { samples.get(j).map_or(0.0, |&s| f64::from(s)) };
+        let signal = |j: usize| -> f64 { samples.at(j) };
         let half = (N_FFT / 2) as isize;
         // Frame t covers padded samples [160t, 160t + 400), i.e. original
         // positions 160t - 200 .. 160t + 200 (step 2's reflect padding).
@@ -293,7 +320,7 @@ impl LogMel {
     /// Hann 400, rfft, |X|^2, drop last frame, mel, log10(max(.,1e-10)), clamp to global max-8,
     /// (x+4)/4.
     pub fn compute(samples: &[f32], n_mels: usize) -> LogMel {
-        let stft = Stft::new(samples, n_mels);
+        let stft = Stft::new(Pcm::F32(samples), n_mels);
         let n_frames = stft.n_frames();
         // Frame-major log10 values, computed in parallel blocks of frames.
         let mut frame_major = vec![0f32; n_frames * n_mels];
@@ -423,7 +450,16 @@ pub struct MelWindows<'a> {
 impl<'a> MelWindows<'a> {
     /// Prepare windows of `samples` (16 kHz mono) with `n_mels` bands.
     pub fn new(samples: &'a [f32], n_mels: usize) -> Self {
-        let stft = Stft::new(samples, n_mels);
+        Self::over(Stft::new(Pcm::F32(samples), n_mels))
+    }
+
+    /// The same from signed 16-bit samples ([`crate::load_audio_s16`]),
+    /// which stand for `x / 32768`: identical windows, half the PCM memory.
+    pub fn from_s16(samples: &'a [i16], n_mels: usize) -> Self {
+        Self::over(Stft::new(Pcm::S16(samples), n_mels))
+    }
+
+    fn over(stft: Stft<'a>) -> Self {
         let floor = stft.global_max() - 8.0;
         Self { stft, floor }
     }
@@ -526,6 +562,14 @@ mod tests {
             .collect();
         let whole = LogMel::compute(&samples, 80);
         let lazy = MelWindows::new(&samples, 80);
+        // 16-bit input: the quantised chirp as int16 and as f32 give the same windows.
+        let q: Vec<i16> = samples
+            .iter()
+            .map(|&x| (x * 32768.0).round() as i16)
+            .collect();
+        let qf: Vec<f32> = q.iter().map(|&x| f32::from(x) / 32768.0).collect();
+        let q_whole = LogMel::compute(&qf, 80);
+        let q_lazy = MelWindows::from_s16(&q, 80);
         assert_eq!(Features::n_frames(&lazy), whole.n_frames);
         let slice = MelSlice {
             data: &whole.data,
@@ -542,6 +586,12 @@ mod tests {
             let want = whole.window(seek, len, N_FRAMES);
             assert_eq!(lazy.window(seek, len, N_FRAMES), want, "seek {seek}");
             assert_eq!(Features::window(&slice, seek, len, N_FRAMES), want);
+            let q_want = q_whole.window(seek, len, N_FRAMES);
+            assert_eq!(
+                q_lazy.window(seek, len, N_FRAMES),
+                q_want,
+                "s16 seek {seek}"
+            );
         }
     }
 

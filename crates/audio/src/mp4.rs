@@ -149,9 +149,9 @@ fn parse_moov(moov: &[u8]) -> Option<Edit> {
 }
 
 /// Apply an edit to 16 kHz samples.
-pub(crate) fn apply(samples: Vec<f32>, edit: Edit, rate: f64) -> Vec<f32> {
+pub(crate) fn apply<T: Copy + Default>(samples: Vec<T>, edit: Edit, rate: f64) -> Vec<T> {
     let skip = ((edit.skip_s * rate).round() as usize).min(samples.len());
-    let mut out: Vec<f32> = vec![0.0; (edit.delay_s * rate).round() as usize];
+    let mut out: Vec<T> = vec![T::default(); (edit.delay_s * rate).round() as usize];
     let body = &samples[skip..];
     let keep = edit.duration_s.map_or(body.len(), |d| {
         ((d * rate).round() as usize).min(body.len())

@@ -66,6 +66,43 @@ pub(crate) fn quantise_s16(x: f32) -> f32 {
     (q / 32768.0) as f32
 }
 
+/// Where decoded 16 kHz samples go, quantised to 16 bits (spec §4.1) as they
+/// arrive: f32 (`int16 / 32768`, what faster-whisper hands the model) or the
+/// int16 values themselves, half the memory for long inputs.
+pub(crate) trait PcmStore: Default {
+    /// Quantise and append.
+    fn extend_quantised(&mut self, xs: &[f32]);
+    /// From FFmpeg's s16 output.
+    fn from_s16(s: Vec<i16>) -> Self;
+    /// Apply an MP4 edit list (spec §4.1: what FFmpeg plays).
+    fn edit(self, edit: crate::mp4::Edit, rate: f64) -> Self;
+}
+
+impl PcmStore for Vec<f32> {
+    fn extend_quantised(&mut self, xs: &[f32]) {
+        self.extend(xs.iter().map(|&x| quantise_s16(x)));
+    }
+    fn from_s16(s: Vec<i16>) -> Self {
+        s.iter().map(|&x| f32::from(x) / 32768.0).collect()
+    }
+    fn edit(self, edit: crate::mp4::Edit, rate: f64) -> Self {
+        crate::mp4::apply(self, edit, rate)
+    }
+}
+
+impl PcmStore for Vec<i16> {
+    fn extend_quantised(&mut self, xs: &[f32]) {
+        // quantise_s16 returns k / 32768 exactly, so k is recovered exactly.
+        self.extend(xs.iter().map(|&x| (quantise_s16(x) * 32768.0) as i16));
+    }
+    fn from_s16(s: Vec<i16>) -> Self {
+        s
+    }
+    fn edit(self, edit: crate::mp4::Edit, rate: f64) -> Self {
+        crate::mp4::apply(self, edit, rate)
+    }
+}
+
 /// Streaming sample-rate converter to 16 kHz for one mono signal.
 ///
 /// Output length follows FFmpeg/PyAV with a final flush: `ceil(n_in · 16000 / rate)` samples,
@@ -76,6 +113,8 @@ pub(crate) struct MonoResampler {
     n_in: u64,
     rate: u32,
     out: Vec<f32>,
+    /// Output samples already handed out by [`MonoResampler::drain`].
+    emitted: usize,
 }
 
 struct Inner {
@@ -116,6 +155,7 @@ impl MonoResampler {
             n_in: 0,
             rate,
             out: Vec::new(),
+            emitted: 0,
         })
     }
 
@@ -143,10 +183,19 @@ impl MonoResampler {
         Ok(())
     }
 
-    /// Flush the resampler and return the 16 kHz samples (not yet quantised).
+    /// The output produced so far (16 kHz, not yet quantised), handed out so
+    /// that the caller can store it compactly while decoding goes on.
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, f32> {
+        self.emitted += self.out.len();
+        self.out.drain(..)
+    }
+
+    /// Flush the resampler and return the 16 kHz samples not yet drained
+    /// (not yet quantised).
     pub(crate) fn finish(mut self) -> Result<Vec<f32>, String> {
         let rate = u64::from(self.rate.max(1));
-        let target = (self.n_in * u64::from(SAMPLE_RATE)).div_ceil(rate) as usize;
+        let total = (self.n_in * u64::from(SAMPLE_RATE)).div_ceil(rate) as usize;
+        let target = total.saturating_sub(self.emitted);
         if let Some(inner) = &mut self.inner {
             // Zero-pad the tail and keep flushing until the delayed output is all out.
             let chunk = inner.rs.input_frames_next();
@@ -219,10 +268,19 @@ mod tests {
 
     fn resample(rate: u32, input: &[f32], pieces: usize) -> Vec<f32> {
         let mut rs = MonoResampler::new(rate).expect("resampler");
-        for part in input.chunks(input.len().div_ceil(pieces).max(1)) {
+        let mut out = Vec::new();
+        for (i, part) in input
+            .chunks(input.len().div_ceil(pieces).max(1))
+            .enumerate()
+        {
             rs.push(part).expect("push");
+            // Draining some of the way (as the decoder does) changes nothing.
+            if i % 2 == 1 {
+                out.extend(rs.drain());
+            }
         }
-        rs.finish().expect("finish")
+        out.extend(rs.finish().expect("finish"));
+        out
     }
 
     #[test]
