@@ -46,9 +46,7 @@ fn two_hours_of_pcm_need_no_whole_file_spectrogram() {
     // The spectrogram alone would be 80 · 720001 · 4 B = 220 MiB, an f32
     // copy of the PCM 440 MiB; allow 60 MiB for the process and the windows.
     let bound = before + pcm_mb + 60.0;
-    eprintln!(
-        "PCM {pcm_mb:.0} MB, peak RSS {peak:.0} MB (start {before:.0} MB, bound {bound:.0} MB)"
-    );
+    eprintln!("PCM {pcm_mb:.0} MiB, peak RSS {peak:.0} MiB (start {before:.0}, bound {bound:.0})");
     assert!(
         peak < bound,
         "peak RSS {peak:.0} MiB exceeds {bound:.0} MiB"
