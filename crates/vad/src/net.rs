@@ -33,6 +33,8 @@ const FRAMES: usize = 4;
 const BINS: usize = 129;
 /// LSTM hidden size.
 const HIDDEN: usize = 128;
+/// LSTM gate values per step (i, o, f, c).
+const GATES: usize = 4 * HIDDEN;
 /// Rows per parallel block of the convolutional front end.
 const BLOCK: usize = 64;
 /// Rows whose features are held at once (bounds memory on long inputs).
@@ -186,30 +188,24 @@ impl SileroVad {
         let mut probs = Vec::with_capacity(rows);
         let mut h = [0f32; HIDDEN];
         let mut c = [0f32; HIDDEN];
-        let mut feats = vec![0f32; SUPER_BLOCK.min(rows) * HIDDEN];
+        // Per row: the LSTM's input half `W·x + biases` (4·128 gate values),
+        // computed in parallel blocks; only `R·h` is left to the row loop.
+        let mut gates = vec![0f32; SUPER_BLOCK.min(rows) * GATES];
         let mut first = 0;
         while first < rows {
             let n = SUPER_BLOCK.min(rows - first);
-            let feats = &mut feats[..n * HIDDEN];
-            feats
-                .par_chunks_mut(BLOCK * HIDDEN)
+            let gates = &mut gates[..n * GATES];
+            gates
+                .par_chunks_mut(BLOCK * GATES)
                 .enumerate()
                 .for_each(|(b, out)| {
                     let start = first + b * BLOCK;
-                    self.encode_block(samples, start, rows, out);
+                    let n = out.len() / GATES;
+                    let mut feats = vec![0f32; n * HIDDEN];
+                    self.encode_block(samples, start, rows, &mut feats);
+                    matmul_nt(&feats, n, HIDDEN, &self.w_ih, GATES, &self.bias, out);
                 });
-            // The LSTM's input half for the whole block in one product.
-            let mut gates = vec![0f32; n * 4 * HIDDEN];
-            matmul_nt(
-                feats,
-                n,
-                HIDDEN,
-                &self.w_ih,
-                4 * HIDDEN,
-                &self.bias,
-                &mut gates,
-            );
-            for g in gates.chunks_exact_mut(4 * HIDDEN) {
+            for g in gates.chunks_exact_mut(GATES) {
                 probs.push(self.lstm_step(g, &mut h, &mut c));
             }
             first += n;
@@ -285,9 +281,7 @@ impl SileroVad {
     /// One LSTM step (§8.2 step 4) given `g = W·x + biases`, then the output
     /// probability (step 5).
     fn lstm_step(&self, g: &mut [f32], h: &mut [f32; HIDDEN], c: &mut [f32; HIDDEN]) -> f32 {
-        for (gj, r) in g.iter_mut().zip(self.w_hh.chunks_exact(HIDDEN)) {
-            *gj += dot(r, h);
-        }
+        add_matvec(&self.w_hh, h, g);
         let (i_g, rest) = g.split_at(HIDDEN);
         let (o_g, rest) = rest.split_at(HIDDEN);
         let (f_g, c_g) = rest.split_at(HIDDEN);
@@ -345,9 +339,37 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// `out[j] += w[j] · h` for each 128-wide row `j` of `w` (the recurrent
+/// half of an LSTM step, 64k multiply-adds per row of input: the part of
+/// the network that cannot be batched). Compiled twice, and the AVX2+FMA
+/// copy chosen at run time where the CPU has it.
+fn add_matvec(w: &[f32], h: &[f32; HIDDEN], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        unsafe { add_matvec_avx2(w, h, out) };
+        return;
+    }
+    add_matvec_body(w, h, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_matvec_avx2(w: &[f32], h: &[f32; HIDDEN], out: &mut [f32]) {
+    add_matvec_body(w, h, out);
+}
+
+#[inline(always)]
+fn add_matvec_body(w: &[f32], h: &[f32; HIDDEN], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(HIDDEN)) {
+        *o += dot(row, h);
+    }
+}
+
 /// Dot product with independent lanes, so the compiler vectorises it.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 8;
+    const L: usize = 16;
     let mut acc = [0f32; L];
     for (x, y) in a.chunks_exact(L).zip(b.chunks_exact(L)) {
         for l in 0..L {
