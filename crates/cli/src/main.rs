@@ -64,7 +64,16 @@ fn main() -> ExitCode {
 }
 
 /// Print an error as one line: the error and its causes, outermost first.
+/// A cause whose text the line already holds (library errors often include
+/// their source in their message) is not repeated.
 pub(crate) fn report_error(e: &anyhow::Error) {
-    let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    eprintln!("error: {}", msg.join(": "));
+    let mut line = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if line.is_empty() {
+            line = cause;
+        } else if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    eprintln!("error: {line}");
 }
