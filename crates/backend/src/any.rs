@@ -151,6 +151,9 @@ pub fn auto_adapter(list: &[AdapterDesc]) -> Option<&AdapterDesc> {
 }
 
 /// Any compiled backend.
+// One value per process (and one state per stream): the size difference
+// between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyBackend {
     /// The CPU backend.
     Cpu(CpuBackend),
@@ -169,6 +172,7 @@ pub enum AnyEncoded {
 }
 
 /// Decoder state of an [`AnyBackend`].
+#[allow(clippy::large_enum_variant)]
 pub enum AnyState {
     /// CPU.
     Cpu(CpuState),
@@ -271,6 +275,7 @@ fn open_vulkan(_model: Arc<WhisperModel>, _index: usize) -> Result<AnyBackend, B
     Err(BackendError::Device(NO_VULKAN_BUILD.into()))
 }
 
+#[cfg(feature = "vulkan")]
 fn mismatch() -> BackendError {
     BackendError::Shape("encoder output or state of another backend".into())
 }

@@ -80,6 +80,7 @@ enum Cmd {
         kernel: Arc<Kernel>,
         bufs: Vec<wgpu::Buffer>,
         params: u64,
+        params_size: u64,
         groups: [u32; 3],
     },
     Copy {
@@ -114,13 +115,14 @@ impl Recorder {
         self.params.extend_from_slice(params);
         let padded = off + params.len().div_ceil(self.align).max(1) * self.align;
         self.params.resize(padded, 0);
-        if groups.iter().any(|&g| g == 0) {
+        if groups.contains(&0) {
             return;
         }
         self.cmds.push(Cmd::Dispatch {
             kernel: kernel.clone(),
             bufs: bufs.iter().map(|b| b.buf.clone()).collect(),
             params: off as u64,
+            params_size: (padded - off) as u64,
             groups,
         });
     }
@@ -188,14 +190,10 @@ impl Gpu {
         if f16 {
             features |= wgpu::Features::SHADER_F16;
         }
-        // Ask for the adapter's largest buffers: a model's embedding matrix
-        // (51k × d) exceeds WebGPU's default 128 MiB binding limit on large models.
-        let al = adapter.limits();
-        let mut limits = wgpu::Limits::default();
-        limits.max_storage_buffer_binding_size = al.max_storage_buffer_binding_size;
-        limits.max_buffer_size = al.max_buffer_size;
-        limits.max_storage_buffers_per_shader_stage =
-            al.max_storage_buffers_per_shader_stage.min(16);
+        // Ask for everything the adapter offers: a model's embedding matrix
+        // (51k × d) exceeds WebGPU's default 128 MiB binding limit on large
+        // models, and some adapters are below WebGPU's other defaults.
+        let limits = adapter.limits();
         let dd = wgpu::DeviceDescriptor {
             label: Some("vkwhisper"),
             required_features: features,
@@ -431,6 +429,7 @@ impl Gpu {
                 kernel,
                 bufs,
                 params: off,
+                params_size,
                 groups,
             }) = cmds.get(i)
             {
@@ -450,7 +449,7 @@ impl Gpu {
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: p,
                         offset: *off,
-                        size: wgpu::BufferSize::new(rec.align as u64),
+                        size: wgpu::BufferSize::new(*params_size),
                     }),
                 });
                 let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -541,8 +540,8 @@ impl Gpu {
     }
 
     /// Workgroups over `n` items in groups of `per`, split over x and y so
-    /// neither exceeds the device's per-dimension limit; kernels rebuild the
-    /// linear index as `x + y · 65535`... with [`GRID_X`].
+    /// neither exceeds WebGPU's per-dimension limit; kernels rebuild the
+    /// group index as `x + y · GRID_X` and skip the overhang.
     pub fn grid(n: usize, per: usize) -> [u32; 3] {
         let groups = n.div_ceil(per);
         let x = groups.min(GRID_X);

@@ -112,6 +112,7 @@ mod tests {
     use crate::vulkan::ops::testutil::{assert_close, gpu, rand_vec, upload_weight};
 
     /// Direct convolution (not im2col) as the reference.
+    #[allow(clippy::too_many_arguments)]
     fn naive(
         x: &[f32],
         t_in: usize,

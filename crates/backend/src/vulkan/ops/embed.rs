@@ -30,7 +30,7 @@ pub fn record(
     d: usize,
     x: &Buf,
 ) -> Result<(), BackendError> {
-    if t == 0 || rows % t != 0 {
+    if t == 0 || !rows.is_multiple_of(t) {
         return Err(BackendError::Shape(format!(
             "embed: {rows} rows of {t} tokens"
         )));

@@ -67,6 +67,7 @@ impl Layout {
 
 /// Append K/V of layer `l` from `qkv` (`[seqs·t, 3d]`) at positions
 /// `base .. base + t`.
+#[allow(clippy::too_many_arguments)]
 pub fn append(
     gpu: &Gpu,
     rec: &mut Recorder,

@@ -3,8 +3,9 @@
 //! with per-operand strides (attention heads).
 //!
 //! Two kernels (`matmul.wgsl`): register-blocked 64×64 tiles for many rows
-//! (encoder, prompt pre-pass), and a per-column reduction for up to eight
-//! rows (decoder steps), which is bound by reading the weight once. Weights
+//! (encoder, prompt pre-pass), and a reduction over 8 lanes per output
+//! column for up to eight rows (decoder steps), which is bound by reading
+//! the weight once. Weights
 //! are read as float32 or float16 ([`WType`]); accumulation is float32,
 //! which is what CTranslate2 computes for `compute_type=float32` (spec §2.6).
 
@@ -184,19 +185,26 @@ impl<'a> MatMul<'a> {
             pad: 0,
         };
         let small = self.m <= GEMV_MAX_ROWS && !self.w_kn;
-        let entry = if small { "gemv" } else { "tiled" };
+        let (entry, rows) = if small {
+            ("gemv", self.m)
+        } else {
+            ("tiled", 0)
+        };
         let wt = self.wtype;
         let k = kernel(
             gpu,
             "matmul",
-            wt.name(),
-            || format!("{}{GELU_WGSL}", with_wtype(SRC, wt)),
+            &format!("{}/rows{rows}", wt.name()),
+            || {
+                let src = with_wtype(SRC, wt).replace("GEMV_ROWS", &format!("{}u", rows.max(1)));
+                format!("{src}{GELU_WGSL}")
+            },
             entry,
             &[Access::Read, Access::Read, Access::Read, Access::Write],
         )?;
         let bias = self.bias.map_or(self.x, |b| b.0);
         let mut groups = if small {
-            Gpu::grid(self.n, 1)
+            Gpu::grid(self.n, 8)
         } else {
             [
                 u("columns", self.n.div_ceil(64))?,

@@ -41,7 +41,12 @@ fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
     let wo = p.w_off + z * p.bw;
     let tid = lid.y * 16u + lid.x;
     let kn = (p.flags & FLAG_W_KN) != 0u;
-    var acc: array<f32, 16>;
+    // Four vec4 accumulators (rows i, columns j..j+3): no dynamically
+    // indexed private arrays, which some drivers keep in memory.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + 16u) {
         for (var i = 0u; i < 4u; i = i + 1u) {
             let e = tid + i * 256u;
@@ -68,58 +73,69 @@ fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-            let a = vec4<f32>(xs[kk * 64u + lid.y * 4u], xs[kk * 64u + lid.y * 4u + 1u],
-                              xs[kk * 64u + lid.y * 4u + 2u], xs[kk * 64u + lid.y * 4u + 3u]);
-            let b = vec4<f32>(ws[kk * 64u + lid.x * 4u], ws[kk * 64u + lid.x * 4u + 1u],
-                              ws[kk * 64u + lid.x * 4u + 2u], ws[kk * 64u + lid.x * 4u + 3u]);
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                acc[i * 4u] = fma(a[i], b.x, acc[i * 4u]);
-                acc[i * 4u + 1u] = fma(a[i], b.y, acc[i * 4u + 1u]);
-                acc[i * 4u + 2u] = fma(a[i], b.z, acc[i * 4u + 2u]);
-                acc[i * 4u + 3u] = fma(a[i], b.w, acc[i * 4u + 3u]);
-            }
+            let xa = kk * 64u + lid.y * 4u;
+            let wb = kk * 64u + lid.x * 4u;
+            let b = vec4<f32>(ws[wb], ws[wb + 1u], ws[wb + 2u], ws[wb + 3u]);
+            acc0 = fma(vec4<f32>(xs[xa]), b, acc0);
+            acc1 = fma(vec4<f32>(xs[xa + 1u]), b, acc1);
+            acc2 = fma(vec4<f32>(xs[xa + 2u]), b, acc2);
+            acc3 = fma(vec4<f32>(xs[xa + 3u]), b, acc3);
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let r = row0 + lid.y * 4u + i;
-            let c = col0 + lid.x * 4u + j;
-            if (r < p.m && c < p.n) { epilogue(r, c, z, acc[i * 4u + j]); }
-        }
-    }
+    let r0 = row0 + lid.y * 4u;
+    let c0 = col0 + lid.x * 4u;
+    store4(r0, c0, z, acc0);
+    store4(r0 + 1u, c0, z, acc1);
+    store4(r0 + 2u, c0, z, acc2);
+    store4(r0 + 3u, c0, z, acc3);
 }
 
-// Few rows (decoder steps: one row per beam): one workgroup per output
-// column reads that weight row once for all rows of x, coalesced along k,
-// and reduces in workgroup memory.
-const MAX_ROWS: u32 = 8u;
+fn store4(r: u32, c: u32, z: u32, v: vec4<f32>) {
+    if (r >= p.m) { return; }
+    if (c < p.n) { epilogue(r, c, z, v.x); }
+    if (c + 1u < p.n) { epilogue(r, c + 1u, z, v.y); }
+    if (c + 2u < p.n) { epilogue(r, c + 2u, z, v.z); }
+    if (c + 3u < p.n) { epilogue(r, c + 3u, z, v.w); }
+}
+
+// Few rows (decoder steps: one row per beam): a workgroup computes 8
+// output columns with 8 lanes each; the lanes of a column read its weight
+// row once for all rows of x, 8 consecutive values at a time (coalesced),
+// and reduce in workgroup memory.
+// ROWS (the number of rows of x, 1..8) is substituted per pipeline variant
+// so the per-row loops have constant trip counts and unroll into registers.
+const ROWS: u32 = GEMV_ROWS;
 var<workgroup> red: array<f32, 512>; // [row][64]
 
 @compute @workgroup_size(64)
 fn gemv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let c = wg.x + wg.y * GRID_X;
+    let c = (wg.x + wg.y * GRID_X) * 8u + t / 8u;
+    let lane = t % 8u;
     let z = wg.z;
     let xo = p.x_off + z * p.bx;
     let wo = p.w_off + z * p.bw;
     var acc: array<f32, 8>;
     if (c < p.n) {
-        for (var kk = t; kk < p.k; kk = kk + 64u) {
-            let wv = f32(w[wo + c * p.ldw + kk]);
-            for (var r = 0u; r < p.m; r = r + 1u) {
+        let wr = wo + c * p.ldw;
+        for (var kk = lane; kk < p.k; kk = kk + 8u) {
+            let wv = f32(w[wr + kk]);
+            for (var r = 0u; r < ROWS; r = r + 1u) {
                 acc[r] = fma(x[xo + r * p.ldx + kk], wv, acc[r]);
             }
         }
     }
-    for (var r = 0u; r < MAX_ROWS; r = r + 1u) { red[r * 64u + t] = acc[r]; }
+    for (var r = 0u; r < ROWS; r = r + 1u) { red[r * 64u + t] = acc[r]; }
     workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (t < s) {
-            for (var r = 0u; r < MAX_ROWS; r = r + 1u) {
+    for (var s = 4u; s > 0u; s = s >> 1u) {
+        if (lane < s) {
+            for (var r = 0u; r < ROWS; r = r + 1u) {
                 red[r * 64u + t] = red[r * 64u + t] + red[r * 64u + t + s];
             }
         }
         workgroupBarrier();
     }
-    if (c < p.n && t < p.m) { epilogue(t, c, z, red[t * 64u]); }
+    if (c < p.n && lane == 0u) {
+        for (var r = 0u; r < ROWS; r = r + 1u) { epilogue(r, c, z, red[r * 64u + t]); }
+    }
 }

@@ -93,7 +93,7 @@ impl Sdpa<'_> {
             return Ok(());
         }
         if self.t == 0
-            || self.rows % self.t != 0
+            || !self.rows.is_multiple_of(self.t)
             || kv.lk == 0
             || kv.lk > MAX_KEYS
             || self.dh > MAX_DH
