@@ -58,6 +58,9 @@ fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap()
 }
 
+/// Largest differences seen (start/end seconds, probability), for the log.
+static MAX_DIFF: std::sync::Mutex<(f64, f64)> = std::sync::Mutex::new((0.0, 0.0));
+
 /// Every divergence of one file; the number of words compared.
 fn compare(rel: &str, want: &serde_json::Value, got: &[Segment], errs: &mut Vec<String>) -> usize {
     let segs = want["segments"].as_array().unwrap();
@@ -130,6 +133,14 @@ fn compare(rel: &str, want: &serde_json::Value, got: &[Segment], errs: &mut Vec<
                 ("end", f(&a[1]), b.end, TIME_TOL),
                 ("probability", f(&a[3]), b.probability, 1e-3),
             ] {
+                if let Ok(mut m) = MAX_DIFF.lock() {
+                    let slot = if name == "probability" {
+                        &mut m.1
+                    } else {
+                        &mut m.0
+                    };
+                    *slot = slot.max((x - y).abs());
+                }
                 if (x - y).abs() > tol + 1e-9 {
                     errs.push(format!(
                         "{rel}: segment {i} word {k} {text:?}: {name} want {x}, got {y}"
@@ -174,9 +185,12 @@ fn golden_tiny_en_beam5_words() {
             eprintln!("{rel}: {} divergences", errs.len() - before);
         }
     }
+    let m = MAX_DIFF.lock().map(|m| *m).unwrap_or_default();
     eprintln!(
-        "{files} files, {words} words compared, {} divergences",
-        errs.len()
+        "{files} files, {words} words compared, {} divergences; max |Δ| time {:.3} s, probability {:.1e}",
+        errs.len(),
+        m.0,
+        m.1
     );
     assert!(files > 0 || only.is_some(), "no file compared");
     assert!(
