@@ -127,6 +127,22 @@ pub fn vulkan_adapters() -> Result<Vec<AdapterDesc>, String> {
     }
 }
 
+/// Check, before any model is loaded, that the Vulkan adapter `req` names
+/// exists (no-op for `auto` and `cpu`): the error says what is missing.
+pub fn check_request(req: DeviceRequest) -> Result<(), String> {
+    let DeviceRequest::Vulkan(n) = req else {
+        return Ok(());
+    };
+    let list = vulkan_adapters()?;
+    match n {
+        Some(i) if i >= list.len() => Err(format!(
+            "there is no Vulkan device {i}: {} found (see `vkwhisper devices`)",
+            list.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(not(feature = "vulkan"))]
 const NO_VULKAN_BUILD: &str =
     "this vkwhisper was built without Vulkan support (cargo feature `vulkan`): rebuild with default features, or use --device cpu";

@@ -49,9 +49,7 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     let started = Instant::now();
     // An explicit Vulkan request fails before any model download when there
     // is no loader, driver or device.
-    if let vkw_backend::any::DeviceRequest::Vulkan(_) = a.device {
-        vkw_backend::any::vulkan_adapters().map_err(anyhow::Error::msg)?;
-    }
+    vkw_backend::any::check_request(a.device).map_err(anyhow::Error::msg)?;
     let dir = model_dir(&a.model)?;
     let model = Arc::new(WhisperModel::load(&dir)?);
     // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.

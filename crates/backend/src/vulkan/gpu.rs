@@ -552,3 +552,19 @@ impl Gpu {
 
 /// Workgroups along x before a grid wraps to y (WebGPU's guaranteed 65535).
 pub const GRID_X: usize = 32768;
+
+#[cfg(test)]
+mod tests {
+    use crate::vulkan::ops::testutil::gpu;
+    use crate::BackendError;
+
+    #[test]
+    fn a_buffer_beyond_the_device_is_out_of_memory_with_the_fix() {
+        let Some(g) = gpu() else { return };
+        let e = g.alloc(1 << 50, "the test tensor").unwrap_err();
+        assert!(matches!(e, BackendError::OutOfMemory(_)), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("the test tensor"), "{msg}");
+        assert!(msg.contains("smaller model or --device cpu"), "{msg}");
+    }
+}
