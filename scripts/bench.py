@@ -409,6 +409,10 @@ class VkWhisper:
         cmd = [self.binary, "transcribe", *files, "--model", str(self.args.model),
                "--beam-size", str(self.args.beam_size), "--threads", str(threads),
                "--compute-type", ct, "--output-format", "json", "--output-dir", str(outdir), "--quiet"]
+        if self.args.vk_device:
+            # faster-whisper runs with device="cpu"; vkwhisper's default `auto`
+            # would also probe Vulkan drivers (tens of MB of RSS).
+            cmd += ["--device", self.args.vk_device]
         if timings:
             cmd.append("--timings")
         return cmd
@@ -587,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, help="timed runs per (engine, compute type, set); best is reported")
     ap.add_argument("--vkwhisper", type=Path, default=REPO / "target" / "release" / "vkwhisper",
                     help="vkwhisper binary")
+    ap.add_argument("--vk-device", default="cpu",
+                    help="vkwhisper --device ('' to omit the flag, for binaries without it)")
     ap.add_argument("--vk-timing", choices=["auto", "line", "subtract"], default="auto",
                     help="how vk transcribe time is obtained: the --timings stderr line, the "
                          "subtraction estimate, or auto (line if the binary prints it)")
