@@ -1,7 +1,7 @@
 //! The Whisper encoder on the GPU (spec §4.4): two convolutions, positions,
-//! pre-norm attention blocks and FFNs, final LayerNorm. Each window is
-//! recorded into one command buffer and submitted once; its output stays
-//! in a device buffer for the decoder's cross-attention.
+//! pre-norm attention blocks and FFNs, final LayerNorm. Each layer of a
+//! window is one command buffer; the output stays in a device buffer for
+//! the decoder's cross-attention.
 
 use super::gpu::{Buf, Gpu};
 use super::ops::{add, conv1d, layer_norm, matmul::MatMul, softmax, WType};
@@ -151,6 +151,10 @@ pub fn encode(
             )?;
             linear(gpu, &mut rec, &l.fc1, &h, frames, &ff, true, false)?;
             linear(gpu, &mut rec, &l.fc2, &ff, frames, &x, false, true)?;
+            // One submission per layer keeps each command buffer short:
+            // Windows resets a GPU whose command buffer runs over ~2 s (TDR),
+            // which a large model's whole encoder could on a small GPU.
+            gpu.submit(std::mem::replace(&mut rec, gpu.recorder()))?;
         }
         layer_norm::record(
             gpu,
