@@ -10,9 +10,9 @@
 
 use super::attention::{attention, Mat};
 use super::decoder::CpuState;
-use super::matmul::dot;
+use super::matmul::{dot, gemm_nt};
 use super::ops::add_assign;
-use super::weights::{ffn_residual, project_residual, Scratch, Weights};
+use super::weights::{ffn_residual, project_residual, Linear, Scratch, Weights};
 use crate::{Alignment, BackendError};
 use rayon::prelude::*;
 use vkw_model::HParams;
@@ -136,6 +136,32 @@ pub fn align(
     let mut normed = vec![0f32; n * d];
     w.dec_norm.forward(&x, eps, &mut normed);
     let mut logits = vec![0f32; n * hp.n_vocab];
-    w.proj.forward(&normed, n, &mut logits);
+    project_blocked(&w.proj, &normed, n, &mut logits);
     Ok(Alignment { scores, logits })
+}
+
+/// Vocabulary rows widened per block for [`project_blocked`].
+const VOCAB_BLOCK: usize = 4096;
+
+/// `out[n, V] = x · Wᵀ (+ b)` for the output projection over all `n`
+/// positions, widening the weight one block of vocabulary rows at a time.
+/// `Linear::forward` would widen the whole 51k-row embedding for a
+/// many-row product (≈80 MB for tiny, 5× that for large models) just for
+/// this one pass; blocks keep the extra memory to a few MB.
+fn project_blocked(proj: &Linear, x: &[f32], n: usize, out: &mut [f32]) {
+    let (v, d) = (proj.rows, proj.cols);
+    let mut wb = vec![0f32; VOCAB_BLOCK.min(v) * d];
+    let mut ob = vec![0f32; n * VOCAB_BLOCK.min(v)];
+    for b0 in (0..v).step_by(VOCAB_BLOCK) {
+        let nb = VOCAB_BLOCK.min(v - b0);
+        wb[..nb * d]
+            .par_chunks_mut(d)
+            .enumerate()
+            .for_each(|(i, row)| proj.row(b0 + i, row));
+        let bias = proj.bias.as_deref().map(|b| &b[b0..b0 + nb]);
+        gemm_nt(x, n, d, d, &wb[..nb * d], nb, bias, &mut ob[..n * nb]);
+        for (r, src) in ob[..n * nb].chunks(nb).enumerate() {
+            out[r * v + b0..r * v + b0 + nb].copy_from_slice(src);
+        }
+    }
 }
