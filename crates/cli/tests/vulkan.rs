@@ -199,6 +199,51 @@ fn missing_vulkan_driver_is_a_clear_error() {
 }
 
 #[test]
+fn device_errors_are_one_line() {
+    let error_lines = |o: &std::process::Output| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let n = err.lines().filter(|l| l.starts_with("error")).count();
+        assert_eq!(n, 1, "{err}");
+        err
+    };
+    let o = bin()
+        .args(["transcribe", "--device", "cuda", "/nonexistent.wav"])
+        .output()
+        .unwrap();
+    assert!(error_lines(&o).contains("auto, cpu, vulkan or vulkan:N"));
+    if vulkan_index().is_none() {
+        return;
+    }
+    // Device discovery adds no stray `error:` lines to a run failing after
+    // it (Mesa's device-select layer prints one per enumeration without a
+    // display; vkwhisper disables it).
+    if let Some(dir) = model_dir("tiny.en") {
+        let o = bin()
+            .args(["transcribe", "--model"])
+            .arg(&dir)
+            .arg("/nonexistent.wav")
+            .output()
+            .unwrap();
+        assert!(error_lines(&o).contains("/nonexistent.wav"));
+    }
+    // A device index that does not exist fails before the model is loaded.
+    let o = bin()
+        .args([
+            "transcribe",
+            "--device",
+            "vulkan:99",
+            "--model",
+            "/nonexistent-model",
+        ])
+        .arg(fixtures().join("data/jfk/jfk.wav"))
+        .output()
+        .unwrap();
+    assert!(error_lines(&o).contains("there is no Vulkan device 99"));
+}
+
+#[test]
 fn device_vulkan_transcribes_and_auto_says_what_it_picked() {
     if vulkan_index().is_none() {
         return;

@@ -9,6 +9,18 @@ use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 
 fn instance() -> wgpu::Instance {
+    // Mesa's implicit device-select layer only reorders adapters (vkwhisper
+    // chooses its own, see `any::auto_adapter`), and without a display it
+    // prints "error: XDG_RUNTIME_DIR is invalid" through libwayland at every
+    // enumeration. Disable it for this process unless the user set its
+    // variable. Done once, before the first Vulkan call, so no Vulkan thread
+    // reads the environment meanwhile.
+    static QUIET_LAYER: std::sync::Once = std::sync::Once::new();
+    QUIET_LAYER.call_once(|| {
+        if std::env::var_os("NODEVICE_SELECT").is_none() {
+            std::env::set_var("NODEVICE_SELECT", "1");
+        }
+    });
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::VULKAN;
     desc.flags = wgpu::InstanceFlags::empty();
