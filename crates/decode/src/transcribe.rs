@@ -357,7 +357,10 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                     // Leading silence before a hallucination: emit nothing
                     // (the prompt is not reset either, as in FW).
                     WindowOutcome::Abandon { seek: next } => {
-                        seek = next;
+                        // Word times are multiples of 0.01 s, so FW's seek
+                        // always moves here; the guard only rules out a loop
+                        // on a degenerate rounding.
+                        seek = next.max(previous_seek + 1);
                         continue;
                     }
                 }
