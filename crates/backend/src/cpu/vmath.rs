@@ -96,6 +96,40 @@ unsafe fn softmax_avx2(x: &mut [f32]) {
     softmax_impl(x)
 }
 
+// AVX-512 builds of the same loops: the lanes are explicit in the source
+// (16 independent accumulators) and no operation is fused or reordered, so
+// the results are bit-identical to the AVX2 builds, only twice as wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn softmax_avx512(x: &mut [f32]) {
+    softmax_impl(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gelu_avx512(x: &mut [f32]) {
+    gelu_impl(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn sum_exp_avx512(x: &[f32], shift: f32) -> f32 {
+    sum_exp_impl(x, shift)
+}
+
+/// Whether the AVX-512 builds can run (detected once).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| has_avx2() && std::is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gelu_avx2(x: &mut [f32]) {
@@ -111,6 +145,11 @@ unsafe fn sum_exp_avx2(x: &[f32], shift: f32) -> f32 {
 /// `Σ exp(x − shift)` over a row (log-softmax of 51k-token logits in
 /// decoding). Entries at `-inf` contribute nothing measurable.
 pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { sum_exp_avx512(x, shift) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU features were checked.
@@ -135,6 +174,11 @@ pub(crate) fn has_avx2() -> bool {
 /// Softmax of one row, in place.
 pub fn softmax(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { softmax_avx512(x) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU features were checked.
         return unsafe { softmax_avx2(x) };
@@ -144,6 +188,11 @@ pub fn softmax(x: &mut [f32]) {
 
 /// erf-GELU, in place.
 pub fn gelu(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { gelu_avx512(x) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU features were checked.
@@ -191,6 +240,45 @@ mod tests {
         let want: f64 = v.iter().map(|&x| f64::from(x - 10.0).exp()).sum();
         let got = f64::from(sum_exp(&v, 10.0));
         assert!(((got - want) / want).abs() < 1e-6, "{got} vs {want}");
+    }
+
+    #[test]
+    fn every_build_gives_identical_bits() {
+        let v: Vec<f32> = (0..1037).map(|i| (i as f32 * 0.37).sin() * 9.0).collect();
+        let mut a = v.clone();
+        softmax_impl(&mut a);
+        let mut g = v.clone();
+        gelu_impl(&mut g);
+        let s = sum_exp_impl(&v, 3.0);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut builds: Vec<(&str, Vec<f32>, Vec<f32>, f32)> = Vec::new();
+            if has_avx2() {
+                let (mut b, mut h) = (v.clone(), v.clone());
+                // SAFETY: features checked.
+                let t = unsafe {
+                    softmax_avx2(&mut b);
+                    gelu_avx2(&mut h);
+                    sum_exp_avx2(&v, 3.0)
+                };
+                builds.push(("avx2", b, h, t));
+            }
+            if has_avx512() {
+                let (mut b, mut h) = (v.clone(), v.clone());
+                // SAFETY: features checked.
+                let t = unsafe {
+                    softmax_avx512(&mut b);
+                    gelu_avx512(&mut h);
+                    sum_exp_avx512(&v, 3.0)
+                };
+                builds.push(("avx512", b, h, t));
+            }
+            for (name, b, h, t) in builds {
+                assert_eq!(a, b, "softmax {name}");
+                assert_eq!(g, h, "gelu {name}");
+                assert_eq!(s.to_bits(), t.to_bits(), "sum_exp {name}");
+            }
+        }
     }
 
     #[test]
