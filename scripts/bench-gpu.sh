@@ -19,8 +19,7 @@ cargo build --release -p vkwhisper
 target/release/vkwhisper devices | tee "$OUT/devices.txt"
 for dev in "$DEVICE" cpu; do
   echo "== --device $dev"
-  # vkwhisper reads --device from VKWHISPER_DEVICE.
-  VKWHISPER_DEVICE="$dev" python3 scripts/bench.py --engines vk --model "$MODEL" \
+  python3 scripts/bench.py --engines vk --vk-device "$dev" --model "$MODEL" \
     --threads "$THREADS" --compute-type float32 --work-dir "$OUT/work-${dev//:/_}" \
     --json-out "$OUT/${dev//:/_}.json" "$@"
 done
