@@ -370,11 +370,14 @@ pub fn qlinear_with(
 }
 
 /// Rows and 16-column blocks per task: decoder steps (few rows) split the
-/// columns finely; the encoder tiles rows too so a task's activations stay
-/// in L2 while its weight blocks stay in L1.
+/// columns into at least 4 tasks per thread, so the 384-wide projections
+/// (24 blocks) still balance over the threads; the encoder tiles rows too so
+/// a task's activations stay in L2 while its weight blocks stay in L1.
 fn tiling(m: usize, blocks: usize) -> (usize, usize) {
+    let threads = rayon::current_num_threads().max(1);
+    let cols = (blocks / (4 * threads)).clamp(1, 8);
     if m <= MR {
-        (m, 8.min(blocks))
+        (m, cols)
     } else {
         (8 * MR, 8.min(blocks))
     }
