@@ -58,6 +58,9 @@ CASES = [
     ("words_greedy", "tiny.en", "data/longform/ljspeech_LJ001_0001-0032.wav",
      {"word_timestamps": True, "beam_size": 1}),
     ("words_base_de", "base", MULTI, {"word_timestamps": True, "language": "de"}),
+    # Text-only windows: seek moves to the last word's end (§6.14 step 1).
+    ("words_without_timestamps", "tiny.en", "data/longform/ljspeech_LJ001_0001-0032.wav",
+     {"word_timestamps": True, "without_timestamps": True}),
 ]
 
 

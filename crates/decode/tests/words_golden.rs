@@ -204,7 +204,8 @@ fn golden_tiny_en_beam5_words() {
 /// The word-timestamp cases of `tests/fixtures/extra/golden_options.json`
 /// (recorded by `scripts/make_option_golden.py`): hallucination_silence_threshold
 /// on espeak_07 (its anomalous first segment is dropped and the window
-/// re-decoded from 1 s), no punctuation merging, greedy, and German on base.
+/// re-decoded from 1 s), no punctuation merging, greedy, German on base, and
+/// text-only windows on the long-form file.
 #[test]
 fn option_cases_with_words() {
     let text = std::fs::read_to_string(fixtures().join("extra/golden_options.json")).unwrap();
@@ -232,6 +233,7 @@ fn option_cases_with_words() {
                 "prepend_punctuations" => o.prepend_punctuations = v.as_str().unwrap().into(),
                 "append_punctuations" => o.append_punctuations = v.as_str().unwrap().into(),
                 "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
+                "without_timestamps" => o.without_timestamps = v.as_bool().unwrap(),
                 "language" => o.language = v.as_str().map(String::from),
                 other => panic!("word case uses an option this test does not map: {other}"),
             }
@@ -250,7 +252,7 @@ fn option_cases_with_words() {
         "{cases} cases, {words} words compared, {} divergences",
         errs.len()
     );
-    assert!(cases >= 4, "only {cases} word cases in golden_options.json");
+    assert!(cases >= 5, "only {cases} word cases in golden_options.json");
     assert!(
         errs.is_empty(),
         "{} divergences:\n{}",

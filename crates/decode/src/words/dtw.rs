@@ -102,9 +102,15 @@ pub fn median_filter(x: &[f32], width: usize, out: &mut [f32]) {
 }
 
 /// Dynamic time warping of the cost `x` (`[n, m]`, row-major) as CTranslate2
-/// and openai-whisper do it (spec §7.2); returns `(row, column)` pairs from
-/// `(0, 0)` to `(n−1, m−1)`. Ties prefer the horizontal move, then vertical.
-pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(usize, usize)> {
+/// and openai-whisper do it (spec §7.2); returns `(row, column)` pairs ending
+/// at `(n−1, m−1)`. Ties prefer the horizontal move, then vertical.
+///
+/// With finite costs the path starts at `(0, 0)`. With NaN costs (a window
+/// of one encoder frame: the per-frame normalisation divides 0 by 0) the
+/// walk runs along the matrix border and, as in the reference backtrace,
+/// emits pairs with index −1; they are kept, since word times are read from
+/// them (−1 frame = −0.02 s) exactly as faster-whisper reads them.
+pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(isize, isize)> {
     if n == 0 || m == 0 {
         return Vec::new();
     }
@@ -136,7 +142,7 @@ pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(usize, usize)> {
     let (mut i, mut j) = (n, m);
     let mut path = Vec::with_capacity(n + m);
     while i > 0 || j > 0 {
-        path.push((i.wrapping_sub(1), j.wrapping_sub(1)));
+        path.push((i as isize - 1, j as isize - 1));
         match trace[i * w + j] {
             0 => {
                 i -= 1;
@@ -146,9 +152,6 @@ pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(usize, usize)> {
             _ => j -= 1,
         }
     }
-    // The last pair emitted is (−1, −1) at the origin's neighbour only if
-    // the walk passed through (0, j) or (i, 0); those are outside the matrix.
-    path.retain(|&(a, b)| a < n && b < m);
     path.reverse();
     path
 }
@@ -184,12 +187,20 @@ mod tests {
     fn dtw_follows_the_cheap_diagonal() {
         // Cost 0 on the diagonal-ish path, 1 elsewhere.
         let (n, m) = (3, 5);
-        let cheap = [(0, 0), (0, 1), (1, 2), (2, 3), (2, 4)];
+        let cheap: [(isize, isize); 5] = [(0, 0), (0, 1), (1, 2), (2, 3), (2, 4)];
         let mut x = vec![1f32; n * m];
         for &(i, j) in &cheap {
-            x[i * m + j] = 0.0;
+            x[i as usize * m + j as usize] = 0.0;
         }
         assert_eq!(dtw(&x, n, m), cheap.to_vec());
+    }
+
+    #[test]
+    fn dtw_with_nan_costs_walks_the_border_as_the_reference() {
+        // One frame, NaN costs (what a one-frame window gives): openai-whisper's
+        // backtrace yields (0,−1) (1,−1) (2,−1) (3,−1) (3,0).
+        let p = dtw(&[f32::NAN; 4], 4, 1);
+        assert_eq!(p, vec![(0, -1), (1, -1), (2, -1), (3, -1), (3, 0)]);
     }
 
     #[test]

@@ -111,8 +111,9 @@ pub(crate) fn find_alignment<B: Backend>(
     if words.len() <= 1 {
         return Ok(Vec::new());
     }
-    // First frame of each text index along the path (the "jumps").
-    let mut jump_times = Vec::with_capacity(rows.len());
+    // Time of each change of text index along the path (the "jumps"; the
+    // first pair always counts), as FW reads them, −1 entries included.
+    let mut jump_times = Vec::with_capacity(rows.len() + 1);
     let mut prev = None;
     for &(ti, fi) in &path {
         if prev != Some(ti) {
