@@ -3,8 +3,9 @@
 //! once per window, FFN, and the tied output projection.
 
 use super::attention::{attention, cached_self_attention, Mat};
+use super::gemv::MAX_ROWS;
 use super::ops::add_assign;
-use super::weights::{ffn_residual, project_residual, Scratch, Weights};
+use super::weights::{ffn_residual, project_residual, Linear, Scratch, Weights};
 use crate::{BackendError, LogitsAt};
 use std::sync::Arc;
 use vkw_model::HParams;
@@ -124,6 +125,26 @@ impl CpuState {
     }
 }
 
+/// `lin.forward` over `rows` rows of width `d_in`. A decoding step (`t == 1`)
+/// of more rows than the few-row kernel takes (batched mode: the beams of
+/// several windows) goes through it in groups of rows instead of the
+/// many-row path, which would widen the whole weight matrix to f32 on every
+/// step (80 MB for the 51k-token projection). Each row's result is what the
+/// few-row kernel gives it alone, as in a single window's step.
+fn forward_rows(lin: &Linear, x: &[f32], rows: usize, t: usize, d_in: usize, out: &mut [f32]) {
+    if t != 1 || rows <= MAX_ROWS || lin.is_int8() {
+        lin.forward(x, rows, out);
+        return;
+    }
+    let d_out = out.len() / rows.max(1);
+    for (xs, os) in x[..rows * d_in]
+        .chunks(MAX_ROWS * d_in)
+        .zip(out.chunks_mut(MAX_ROWS * d_out))
+    {
+        lin.forward(xs, xs.len() / d_in, os);
+    }
+}
+
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see [`crate::Backend::decode`].
 #[allow(clippy::too_many_arguments)]
 pub fn decode(
@@ -182,7 +203,7 @@ pub fn decode(
     for (li, layer) in w.dec_layers.iter().enumerate() {
         // Self-attention over the cache (causal).
         layer.self_norm.forward(&x, eps, &mut s.h);
-        layer.self_qkv.forward(&s.h, rows, &mut qkv);
+        forward_rows(&layer.self_qkv, &s.h, rows, t, d, &mut qkv);
         for sq in 0..ns {
             for i in 0..t {
                 let src = &qkv[(sq * t + i) * 3 * d..(sq * t + i + 1) * 3 * d];
@@ -219,7 +240,7 @@ pub fn decode(
         // of one window are usually adjacent (beams stay grouped), so each
         // run of them is one attention call over that window's K/V.
         layer.cross_norm.forward(&x, eps, &mut s.h);
-        layer.cross_q.forward(&s.h, rows, &mut q);
+        forward_rows(&layer.cross_q, &s.h, rows, t, d, &mut q);
         let ckv = &st.cross[li];
         let mut first = 0;
         while first < ns {
@@ -272,6 +293,6 @@ pub fn decode(
     // Every element is overwritten by the projection: resize without clearing,
     // so a step does not also memset a megabyte of logits.
     logits.resize(picked.len() * hp.n_vocab, 0.0);
-    w.proj.forward(&normed, picked.len(), logits);
+    forward_rows(&w.proj, &normed, picked.len(), 1, d, logits);
     Ok(())
 }

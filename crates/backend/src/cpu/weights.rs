@@ -133,6 +133,11 @@ impl Linear {
         }
     }
 
+    /// Whether the weight is stored int8 (its kernel has its own many-row path).
+    pub fn is_int8(&self) -> bool {
+        matches!(&*self.w, Store::Int8(_))
+    }
+
     /// Row `r` of the weight as f32 (an embedding lookup).
     pub fn row(&self, r: usize, out: &mut [f32]) {
         match &*self.w {
