@@ -132,17 +132,74 @@ impl CpuState {
 /// step (80 MB for the 51k-token projection). Each row's result is what the
 /// few-row kernel gives it alone, as in a single window's step.
 fn forward_rows(lin: &Linear, x: &[f32], rows: usize, t: usize, d_in: usize, out: &mut [f32]) {
+    forward_rows_with(lin, x, rows, t, d_in, out, Linear::forward);
+}
+
+/// [`forward_rows`] with the GELU epilogue (FFN up-projection).
+fn forward_rows_gelu(lin: &Linear, x: &[f32], rows: usize, t: usize, d_in: usize, out: &mut [f32]) {
+    forward_rows_with(lin, x, rows, t, d_in, out, Linear::forward_gelu);
+}
+
+fn forward_rows_with(
+    lin: &Linear,
+    x: &[f32],
+    rows: usize,
+    t: usize,
+    d_in: usize,
+    out: &mut [f32],
+    f: fn(&Linear, &[f32], usize, &mut [f32]),
+) {
     if t != 1 || rows <= MAX_ROWS || lin.is_int8() {
-        lin.forward(x, rows, out);
+        f(lin, x, rows, out);
         return;
     }
     let d_out = out.len() / rows.max(1);
     for (xs, os) in x[..rows * d_in]
         .chunks(MAX_ROWS * d_in)
-        .zip(out.chunks_mut(MAX_ROWS * d_out))
+        .zip(out[..rows * d_out].chunks_mut(MAX_ROWS * d_out))
     {
-        lin.forward(xs, xs.len() / d_in, os);
+        f(lin, xs, xs.len() / d_in, os);
     }
+}
+
+/// `x += out(ctx)` ([`project_residual`]) with [`forward_rows`]' grouping.
+fn project_residual_rows(
+    x: &mut [f32],
+    ctx: &[f32],
+    rows: usize,
+    t: usize,
+    d: usize,
+    out: &Linear,
+    s: &mut Scratch,
+) {
+    if t != 1 || rows <= MAX_ROWS || out.is_int8() {
+        project_residual(x, ctx, rows, out, s);
+        return;
+    }
+    forward_rows(out, ctx, rows, t, d, &mut s.proj[..rows * d]);
+    add_assign(x, &s.proj[..rows * d]);
+}
+
+/// `x += FC2(GELU(FC1(LN(x))))` ([`ffn_residual`]) with [`forward_rows`]' grouping.
+#[allow(clippy::too_many_arguments)]
+fn ffn_residual_rows(
+    x: &mut [f32],
+    rows: usize,
+    t: usize,
+    hp: &HParams,
+    layer: &super::weights::DecoderLayer,
+    eps: f32,
+    s: &mut Scratch,
+) {
+    let (d, d_ffn) = (hp.d_model, hp.d_ffn);
+    if t != 1 || rows <= MAX_ROWS || layer.fc1.is_int8() || layer.fc2.is_int8() {
+        ffn_residual(x, rows, &layer.ffn_norm, &layer.fc1, &layer.fc2, eps, s);
+        return;
+    }
+    layer.ffn_norm.forward(x, eps, &mut s.h);
+    forward_rows_gelu(&layer.fc1, &s.h, rows, t, d, &mut s.ff[..rows * d_ffn]);
+    forward_rows(&layer.fc2, &s.ff, rows, t, d_ffn, &mut s.proj[..rows * d]);
+    add_assign(x, &s.proj[..rows * d]);
 }
 
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see [`crate::Backend::decode`].
@@ -235,7 +292,7 @@ pub fn decode(
                 attention(qm, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), out);
             }
         }
-        project_residual(&mut x, &ctx, rows, &layer.self_out, &mut s);
+        project_residual_rows(&mut x, &ctx, rows, t, d, &layer.self_out, &mut s);
         // Cross-attention over each sequence's window (no mask). Sequences
         // of one window are usually adjacent (beams stay grouped), so each
         // run of them is one attention call over that window's K/V.
@@ -266,16 +323,8 @@ pub fn decode(
             attention(qm, kv(0), kv(d), heads, dh, None, out);
             first = end;
         }
-        project_residual(&mut x, &ctx, rows, &layer.cross_out, &mut s);
-        ffn_residual(
-            &mut x,
-            rows,
-            &layer.ffn_norm,
-            &layer.fc1,
-            &layer.fc2,
-            eps,
-            &mut s,
-        );
+        project_residual_rows(&mut x, &ctx, rows, t, d, &layer.cross_out, &mut s);
+        ffn_residual_rows(&mut x, rows, t, hp, layer, eps, &mut s);
     }
     st.len += t;
     // Only the positions asked for go through the final LN and the projection.
