@@ -5,7 +5,7 @@
 //! (the cross-attention K/V of a window is re-packed at each beam step); here
 //! each key and value row is read once per group of up to 4 queries, straight
 //! from the cache, with the queries held in registers. Rows of `dh` floats
-//! (a multiple of 16: 64 for every Whisper size) are processed as whole
+//! (64 for every Whisper size, or 128) are processed as whole
 //! AVX-512 vectors; other CPUs or head sizes use the caller's other paths.
 
 use std::cell::RefCell;
@@ -14,12 +14,12 @@ use std::cell::RefCell;
 /// 64-wide head fill 16 of the 32 vector registers).
 const QB: usize = 4;
 
-/// Whether [`attend_few`] can run: AVX-512F and a head size that is a
-/// multiple of 16 floats, at most 128.
+/// Whether [`attend_few`] can run: AVX-512F and a head size of 64 (every
+/// Whisper size) or 128 floats.
 pub fn available(dh: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        dh.is_multiple_of(16) && dh <= 128 && std::is_x86_feature_detected!("avx512f")
+        (dh == 64 || dh == 128) && std::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -69,7 +69,10 @@ pub fn attend_few(
     out: &mut [f32],
     out_stride: usize,
 ) {
-    assert!(available(dh), "attend_few needs AVX-512F and dh % 16 == 0");
+    assert!(
+        available(dh),
+        "attend_few needs AVX-512F and dh of 64 or 128"
+    );
     q.check(m, dh);
     k.check(n, dh);
     v.check(n, dh);
@@ -105,6 +108,9 @@ pub fn attend_few(
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)] // parallel register arrays, indexed alike
 mod x86 {
+    //! Every loop bound is a compile-time constant (`MB` queries, `V` vectors
+    //! per row), so the accumulators stay in registers; with runtime bounds
+    //! LLVM kept them in stack arrays and copied those with `memmove`.
     use super::{Rows, QB};
     use std::arch::x86_64::*;
 
@@ -121,47 +127,68 @@ mod x86 {
         scale: f32,
         p: &mut [f32],
     ) {
-        let vecs = dh / 16;
-        // The queries, pre-scaled, in registers (up to QB × 8 vectors).
-        let mut qv = [[_mm512_setzero_ps(); 8]; QB];
-        let s = _mm512_set1_ps(scale);
-        for (i, qi) in qv.iter_mut().enumerate().take(mb) {
-            let base = q.data.as_ptr().add(q.offset + (i0 + i) * q.stride);
-            for (c, qc) in qi.iter_mut().enumerate().take(vecs) {
-                *qc = _mm512_mul_ps(_mm512_loadu_ps(base.add(c * 16)), s);
-            }
+        macro_rules! go {
+            ($v:literal) => {
+                match mb {
+                    1 => scores_mv::<1, $v>(q, i0, k, n, scale, p),
+                    2 => scores_mv::<2, $v>(q, i0, k, n, scale, p),
+                    3 => scores_mv::<3, $v>(q, i0, k, n, scale, p),
+                    _ => scores_mv::<QB, $v>(q, i0, k, n, scale, p),
+                }
+            };
         }
+        if dh == 64 {
+            go!(4)
+        } else {
+            go!(8)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn scores_mv<const MB: usize, const V: usize>(
+        q: Rows<'_>,
+        i0: usize,
+        k: Rows<'_>,
+        n: usize,
+        scale: f32,
+        p: &mut [f32],
+    ) {
+        let s = _mm512_set1_ps(scale);
+        // The queries, pre-scaled.
+        let qv: [[__m512; V]; MB] = std::array::from_fn(|i| {
+            let base = q.data.as_ptr().add(q.offset + (i0 + i) * q.stride);
+            std::array::from_fn(|c| _mm512_mul_ps(_mm512_loadu_ps(base.add(c * 16)), s))
+        });
         let kp = k.data.as_ptr().add(k.offset);
-        // Four keys at a time: 4·mb dot products whose 16-lane sums are
+        // Four keys at a time: 4·MB dot products whose 16-lane sums are
         // reduced together (one shuffle tree per 4 keys, not one per key).
         let mut j = 0;
         while j + 4 <= n {
-            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
-            for c in 0..vecs {
+            let mut acc = [[_mm512_setzero_ps(); 4]; MB];
+            for c in 0..V {
                 let kv: [__m512; 4] =
                     std::array::from_fn(|t| _mm512_loadu_ps(kp.add((j + t) * k.stride + c * 16)));
-                for i in 0..mb {
+                for i in 0..MB {
                     for t in 0..4 {
                         acc[i][t] = _mm512_fmadd_ps(qv[i][c], kv[t], acc[i][t]);
                     }
                 }
             }
-            for i in 0..mb {
-                let sums = reduce4(acc[i]);
-                _mm_storeu_ps(p.as_mut_ptr().add(i * n + j), sums);
+            for i in 0..MB {
+                _mm_storeu_ps(p.as_mut_ptr().add(i * n + j), reduce4(acc[i]));
             }
             j += 4;
         }
         for j in j..n {
             let row = kp.add(j * k.stride);
-            let mut acc = [_mm512_setzero_ps(); QB];
-            for c in 0..vecs {
+            let mut acc = [_mm512_setzero_ps(); MB];
+            for c in 0..V {
                 let kv = _mm512_loadu_ps(row.add(c * 16));
-                for i in 0..mb {
+                for i in 0..MB {
                     acc[i] = _mm512_fmadd_ps(qv[i][c], kv, acc[i]);
                 }
             }
-            for i in 0..mb {
+            for i in 0..MB {
                 *p.get_unchecked_mut(i * n + j) = _mm512_reduce_add_ps(acc[i]);
             }
         }
@@ -202,33 +229,43 @@ mod x86 {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        let vecs = dh / 16;
-        let vp = v.data.as_ptr().add(v.offset);
-        // Two passes of up to 4 vectors keep 16 accumulators in registers.
-        let mut c0 = 0;
-        while c0 < vecs {
-            let cw = (vecs - c0).min(4);
-            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
-            for j in 0..n {
-                let row = vp.add(j * v.stride + c0 * 16);
-                let mut vv = [_mm512_setzero_ps(); 4];
-                for (c, x) in vv.iter_mut().enumerate().take(cw) {
-                    *x = _mm512_loadu_ps(row.add(c * 16));
-                }
-                for i in 0..mb {
-                    let w = _mm512_set1_ps(*p.get_unchecked(i * n + j));
-                    for c in 0..cw {
-                        acc[i][c] = _mm512_fmadd_ps(w, vv[c], acc[i][c]);
-                    }
+        // Passes of 4 vectors (64 floats) keep 4·MB accumulators in registers.
+        for c0 in (0..dh / 16).step_by(4) {
+            match mb {
+                1 => wsum::<1>(p, v, n, c0, out, out_stride),
+                2 => wsum::<2>(p, v, n, c0, out, out_stride),
+                3 => wsum::<3>(p, v, n, c0, out, out_stride),
+                _ => wsum::<QB>(p, v, n, c0, out, out_stride),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn wsum<const MB: usize>(
+        p: &[f32],
+        v: Rows<'_>,
+        n: usize,
+        c0: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let vp = v.data.as_ptr().add(v.offset + c0 * 16);
+        let mut acc = [[_mm512_setzero_ps(); 4]; MB];
+        for j in 0..n {
+            let row = vp.add(j * v.stride);
+            let vv: [__m512; 4] = std::array::from_fn(|c| _mm512_loadu_ps(row.add(c * 16)));
+            for i in 0..MB {
+                let w = _mm512_set1_ps(*p.get_unchecked(i * n + j));
+                for c in 0..4 {
+                    acc[i][c] = _mm512_fmadd_ps(w, vv[c], acc[i][c]);
                 }
             }
-            for i in 0..mb {
-                let o = out.as_mut_ptr().add(i * out_stride + c0 * 16);
-                for c in 0..cw {
-                    _mm512_storeu_ps(o.add(c * 16), acc[i][c]);
-                }
+        }
+        for i in 0..MB {
+            let o = out.as_mut_ptr().add(i * out_stride + c0 * 16);
+            for c in 0..4 {
+                _mm512_storeu_ps(o.add(c * 16), acc[i][c]);
             }
-            c0 += cw;
         }
     }
 }
@@ -239,7 +276,12 @@ mod tests {
 
     #[test]
     fn matches_naive_attention_on_odd_counts() {
-        let dh = 64;
+        for dh in [64, 128] {
+            check(dh);
+        }
+    }
+
+    fn check(dh: usize) {
         if !available(dh) {
             eprintln!("attend_few: no AVX-512F here, nothing to test");
             return;
@@ -250,6 +292,7 @@ mod tests {
                 .collect::<Vec<f32>>()
         };
         for &(m, n, kstride) in &[(1, 1, 64), (5, 37, 200), (8, 1500, 768), (3, 17, 128)] {
+            let kstride = kstride.max(dh);
             let q = gen(m * 3 * dh, 1);
             let kv = gen(n * kstride + 2 * dh, 2);
             let mut out = vec![0f32; m * 2 * dh];
