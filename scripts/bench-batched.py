@@ -31,6 +31,7 @@ from pathlib import Path
 SCRIPT_DIR = Path(__file__).resolve().parent
 REPO = SCRIPT_DIR.parent
 sys.path.insert(0, str(SCRIPT_DIR))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing the helpers
 import bench  # noqa: E402  (run_measured, read_manifest)
 import wer as werlib  # noqa: E402
 
