@@ -93,3 +93,50 @@ fn two_windows_in_one_state_match_separate_states() {
     assert!(backend.start_batch(&enc, &[0, 2]).is_err());
     assert!(backend.start_batch(&enc, &[]).is_err());
 }
+
+/// Ten rows (two windows of five beams) take the decoder's grouped path for
+/// steps of more than 8 rows; each row still equals its window alone.
+#[test]
+fn more_than_eight_rows_match_separate_states() {
+    let Some(dir) = model_dir("tiny.en") else {
+        return;
+    };
+    let model = Arc::new(WhisperModel::load(&dir).unwrap());
+    let backend = CpuBackend::new(model.clone(), 2).unwrap();
+    let samples = vkw_audio::load_audio(&fixtures().join("data/jfk/jfk.wav")).unwrap();
+    let mel = vkw_audio::mel::LogMel::compute(&samples, 80);
+    let mut both = mel.window(0, mel.content_frames(), 3000);
+    both.extend(mel.window(500, mel.content_frames() - 500, 3000));
+    let enc = backend.encode(&both, 2).unwrap();
+    let v = model.hparams.n_vocab;
+    let sot = model.tokenizer.special.sot;
+    let beams: [u32; 5] = [262, 383, 1026, 11, 50];
+    let mut want = Vec::new();
+    for w in 0..2 {
+        let mut st = backend.start(&enc, w).unwrap();
+        let mut out = Vec::new();
+        backend
+            .decode(&mut st, &[sot], 1, LogitsAt::Last, &mut out)
+            .unwrap();
+        backend.reorder(&mut st, &[0; 5]).unwrap();
+        backend
+            .decode(&mut st, &beams, 1, LogitsAt::Last, &mut out)
+            .unwrap();
+        want.extend(out);
+    }
+    let mut st = backend.start_batch(&enc, &[0, 1]).unwrap();
+    let mut got = Vec::new();
+    backend
+        .decode(&mut st, &[sot, sot], 1, LogitsAt::Last, &mut got)
+        .unwrap();
+    backend
+        .reorder(&mut st, &[0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        .unwrap();
+    let tokens: Vec<u32> = beams.iter().chain(&beams).copied().collect();
+    backend
+        .decode(&mut st, &tokens, 1, LogitsAt::Last, &mut got)
+        .unwrap();
+    assert_eq!(got.len(), 10 * v);
+    let d = max_diff(&got, &want);
+    assert!(d < 1e-4, "10-row step: {d}");
+}
