@@ -7,8 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod any;
-pub mod cpu;
 mod compute_type;
+pub mod cpu;
 mod error;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;

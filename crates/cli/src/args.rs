@@ -39,8 +39,8 @@ pub struct TranscribeArgs {
     )]
     pub device: DeviceRequest,
 
-    /// Compute type, as CTranslate2 names them: auto (int8 where the CPU has int8 SIMD), default (the model's stored type), int8, int8_float32, int8_float16, int8_bfloat16, float16, bfloat16, float32.
-    #[arg(long, default_value = "auto", help_heading = "Model and device")]
+    /// Compute type, as CTranslate2 names them: default (as faster-whisper's default: float32 compute on the stored weights, the same transcript), auto (fastest: int8 where the CPU has int8 SIMD), int8, int8_float32, int8_float16, int8_bfloat16, float16, bfloat16, float32.
+    #[arg(long, default_value = "default", help_heading = "Model and device")]
     pub compute_type: String,
 
     /// CPU threads (0 = all cores).
@@ -241,11 +241,22 @@ pub struct TranscribeArgs {
     pub word_timestamps: bool,
 
     /// With --word-timestamps: punctuation merged into the following word.
-    #[arg(long, default_value = "\"'“¿([{-", value_name = "CHARS", allow_hyphen_values = true, help_heading = "Word timestamps")]
+    #[arg(
+        long,
+        default_value = "\"'“¿([{-",
+        value_name = "CHARS",
+        allow_hyphen_values = true,
+        help_heading = "Word timestamps"
+    )]
     pub prepend_punctuations: String,
 
     /// With --word-timestamps: punctuation merged into the previous word.
-    #[arg(long, default_value = "\"'.。,，!！?？:：”)]}、", value_name = "CHARS", help_heading = "Word timestamps")]
+    #[arg(
+        long,
+        default_value = "\"'.。,，!！?？:：”)]}、",
+        value_name = "CHARS",
+        help_heading = "Word timestamps"
+    )]
     pub append_punctuations: String,
 
     /// With --word-timestamps: skip silent periods longer than this (seconds) around likely hallucinations.
