@@ -207,6 +207,17 @@ pub struct Opened {
 }
 
 impl AnyBackend {
+    /// The model this backend runs. With int8 compute the CPU backend frees
+    /// the model's float tensors when it holds the only reference, so callers
+    /// should hand their `Arc` to [`AnyBackend::open`] and read it back here.
+    pub fn model(&self) -> &Arc<WhisperModel> {
+        match self {
+            AnyBackend::Cpu(b) => b.model(),
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan(b) => b.model(),
+        }
+    }
+
     /// Open the device `req` asks for. `auto` falls back to the CPU backend
     /// (saying why in [`Opened::picked`]); an explicit Vulkan request never
     /// falls back: no loader, driver or device is an error naming the fix.

@@ -53,12 +53,15 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     let dir = model_dir(&a.model)?;
     let model = Arc::new(WhisperModel::load(&dir)?);
     // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.
-    let opened = AnyBackend::open(model.clone(), a.device, a.threads, a.compute_type()?)?;
+    // The backend gets the only reference, so int8 compute can free the
+    // float weights it no longer needs; the model is read back from it.
+    let opened = AnyBackend::open(model, a.device, a.threads, a.compute_type()?)?;
     // One stderr line saying what `auto` picked (and why, for a fallback).
     if a.device == vkw_backend::any::DeviceRequest::Auto && !a.quiet {
         eprintln!("vkwhisper: device auto: {}", opened.picked);
     }
     let backend = opened.backend;
+    let model = backend.model().clone();
     let load_s = started.elapsed().as_secs_f64();
     let transcriber = Transcriber::new(&backend, &model);
     let mut failed = 0usize;
