@@ -47,7 +47,7 @@ pub enum HubError {
     #[error("model directory {0:?} does not exist")]
     NoSuchDir(PathBuf),
     /// A directory that lacks one of the files a model needs.
-    #[error("{dir:?} is not a complete model directory (missing {missing}); run `vkwhisper pull <model>` or pass a complete CTranslate2 Whisper directory")]
+    #[error("{dir:?} is not a complete model directory (missing {missing}); run `vkwhisper models pull <name>` or pass a complete CTranslate2 or transformers Whisper directory")]
     Incomplete {
         /// The directory.
         dir: PathBuf,
