@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Record faster-whisper's BatchedInferencePipeline output (spec §9.3) for the
-batched-mode test: tests/fixtures/golden/tiny.en.float32.beam5.batched8.json.
+batched-mode test: tests/fixtures/golden/tiny.en.float32.beam5.batched8.json,
+and the same with word_timestamps=True (segment times, tokens and words only)
+into tests/fixtures/golden/tiny.en.float32.beam5.batched8.words.json.
 
 Run with the bench venv (faster-whisper 1.2.1):
     .venv-bench/bin/python scripts/record-batched-golden.py
@@ -16,6 +18,8 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "fixtures", "data")
 OUT = os.path.join(ROOT, "tests", "fixtures", "golden", "tiny.en.float32.beam5.batched8.json")
+OUT_WORDS = os.path.join(
+    ROOT, "tests", "fixtures", "golden", "tiny.en.float32.beam5.batched8.words.json")
 FILES = ["jfk/jfk.wav", "longform/ljspeech_LJ001_0001-0032.wav"]
 
 
@@ -60,6 +64,33 @@ def main():
         json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(OUT)
+
+    words = {}
+    for rel in FILES:
+        samples = decode_audio(os.path.join(DATA, rel))
+        segments, _ = pipe.transcribe(
+            samples, batch_size=8, beam_size=5, word_timestamps=True)
+        words[rel] = [
+            {
+                "start": s.start,
+                "end": s.end,
+                "tokens": s.tokens,
+                "words": [[w.start, w.end, w.word, round(w.probability, 6)] for w in s.words],
+            }
+            for s in segments
+        ]
+    out = {
+        "config": "tiny.en.float32.beam5.batched8.words",
+        "pipeline": "BatchedInferencePipeline.transcribe(samples, batch_size=8, beam_size=5,"
+                    " word_timestamps=True)",
+        "words": "[start, end, word, probability]",
+        "environment": out["environment"],
+        "files": words,
+    }
+    with open(OUT_WORDS, "w") as f:
+        json.dump(out, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(OUT_WORDS)
 
 
 if __name__ == "__main__":

@@ -353,9 +353,6 @@ impl TranscribeArgs {
             hallucination_silence_threshold: self.hallucination_silence_threshold,
         };
         o.validate()?;
-        if self.word_timestamps && self.batch_size > 0 {
-            bail!("--word-timestamps is not available in batched mode yet: drop --batch-size");
-        }
         // As openai-whisper's CLI: the subtitle line options work on words.
         if !self.word_timestamps {
             for (set, flag) in [

@@ -1,6 +1,7 @@
 //! `vkwhisper transcribe --word-timestamps` end to end: words in the json
 //! output, srt lines from words with --max-line-width/--max-line-count, and
-//! the line options refused without word timings (as openai-whisper's CLI).
+//! the line options refused without word timings (as openai-whisper's CLI),
+//! and words in batched mode (`--batch-size`).
 
 use std::process::Command;
 use vkw_testkit::{fixtures, model_dir};
@@ -91,4 +92,56 @@ fn words_in_json_and_srt_lines() {
     let words_in_srt: Vec<&str> = text_lines.iter().flat_map(|l| l.split(' ')).collect();
     let trimmed: Vec<&str> = all.iter().map(|w| w.trim()).collect();
     assert_eq!(words_in_srt, trimmed);
+}
+
+#[test]
+fn words_in_batched_mode() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    if vkw_testkit::vad_model().is_none() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["transcribe", "--device", "cpu", "-q", "--model"])
+        .arg(&model)
+        .arg(fixtures().join("data/jfk/jfk.wav"))
+        .args(["--batch-size", "8", "--word-timestamps", "-f", "json", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("jfk.json")).unwrap())
+            .unwrap();
+    // faster-whisper's BatchedInferencePipeline words (recorded by
+    // scripts/record-batched-golden.py).
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            fixtures().join("golden/tiny.en.float32.beam5.batched8.words.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let want: Vec<&serde_json::Value> = golden["files"]["jfk/jfk.wav"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["words"].as_array().unwrap())
+        .collect();
+    let got: Vec<&serde_json::Value> = json["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["words"].as_array().expect("segment without words"))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g["word"], w[2]);
+        for (key, i) in [("start", 0), ("end", 1)] {
+            let (a, b) = (g[key].as_f64().unwrap(), w[i].as_f64().unwrap());
+            assert!((a - b).abs() <= 0.02 + 1e-9, "{g} vs {w}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::language::{choose, detect};
 use crate::logits::{argmax, softmax_prob, suppressed_tokens, LogitRules, TimestampRules};
 use crate::prompt::{build_prompt, PromptParts, MAX_LENGTH};
 use crate::transcribe::WINDOW_FRAMES;
+use crate::words::{add_word_timestamps, find_alignment, AlignInput, WindowSegment};
 use crate::{DecodeError, TranscribeOptions, Transcriber};
 use rayon::prelude::*;
 use vkw_backend::{Backend, LogitsAt};
@@ -430,6 +431,10 @@ impl<B: Backend> Transcriber<'_, B> {
         let temperature = opts.temperatures.first().copied().unwrap_or(0.0);
         let per_window_language = opts.multilingual && sp.multilingual;
         let mut idx = 0usize;
+        // Word alignment uses the run's tokenizer (its language), FW
+        // `tokenizer.sot_sequence`, whatever a window's prompt said.
+        let align_sot = tk.sot_sequence(Some(&language), opts.task);
+        let mut last_speech_timestamp = 0.0f64;
         for (b, batch) in chunks.chunks(batch_size).enumerate() {
             let first = b * batch_size;
             let mut mel = Vec::with_capacity(batch.len() * n_mels * WINDOW_FRAMES);
@@ -459,7 +464,7 @@ impl<B: Backend> Transcriber<'_, B> {
                 opts,
                 max_length,
             )?;
-            for (chunk, out) in batch.iter().zip(outs) {
+            for (w, (chunk, out)) in batch.iter().zip(outs).enumerate() {
                 let n = out.tokens.len() as f64;
                 // FW: cum_logprob = score · len^length_penalty; avg = cum / (len + 1).
                 let cum = f64::from(out.score) * n.powf(f64::from(opts.length_penalty));
@@ -474,7 +479,44 @@ impl<B: Backend> Transcriber<'_, B> {
                     0,
                 );
                 let seek = (chunk.offset * 100.0) as usize;
-                for s in split.segments {
+                let mut window: Vec<WindowSegment> = split
+                    .segments
+                    .into_iter()
+                    .map(|s| WindowSegment {
+                        start: s.start,
+                        end: s.end,
+                        tokens: s.tokens,
+                        words: Vec::new(),
+                    })
+                    .collect();
+                if opts.word_timestamps {
+                    // FW `add_word_timestamps` over the batch's chunks: the
+                    // tokenizer's SOT sequence and language, `segment_size`
+                    // mel frames, times from `seek`, and the end of speech
+                    // carried from chunk to chunk and batch to batch.
+                    let text_tokens: Vec<u32> = window
+                        .iter()
+                        .flat_map(|s| s.tokens.iter().copied().filter(|&t| t < sp.eot))
+                        .collect();
+                    let input = AlignInput {
+                        sot_sequence: &align_sot,
+                        text_tokens: &text_tokens,
+                        num_frames: segment_size,
+                        language: &language,
+                        window: w,
+                    };
+                    let alignment = find_alignment(backend, model, &enc, &input)?;
+                    last_speech_timestamp = add_word_timestamps(
+                        &mut window,
+                        alignment,
+                        seek,
+                        sp.eot,
+                        &opts.prepend_punctuations,
+                        &opts.append_punctuations,
+                        last_speech_timestamp,
+                    );
+                }
+                for s in window {
                     let text = tk.decode(&s.tokens);
                     idx += 1;
                     on_segment(&Segment {
@@ -488,7 +530,7 @@ impl<B: Backend> Transcriber<'_, B> {
                         temperature: temperature as f32,
                         avg_logprob,
                         no_speech_prob: f64::from(out.no_speech_prob),
-                        words: None,
+                        words: opts.word_timestamps.then_some(s.words),
                     });
                 }
             }

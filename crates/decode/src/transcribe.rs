@@ -327,6 +327,7 @@ impl<'a, B: Backend> Transcriber<'a, B> {
                     text_tokens: &text_tokens,
                     num_frames: segment_size,
                     language: &window_language,
+                    window: 0,
                 };
                 let alignment = find_alignment(self.backend, self.model, &enc, &input)?;
                 add_word_timestamps(

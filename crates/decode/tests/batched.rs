@@ -2,7 +2,8 @@
 //! against faster-whisper 1.2.1 (`golden/tiny.en.float32.beam5.batched8.json`,
 //! recorded by `scripts/record-batched-golden.py`): same pieces, times and
 //! tokens; and on the longform file, word error rate within 1 point of the
-//! sequential mode's.
+//! sequential mode's. With word timestamps (`…batched8.words.json`): same
+//! tokens and words, word times within 0.02 s, probabilities within 1e-3.
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
@@ -75,11 +76,16 @@ fn setup() -> Option<Setup> {
 }
 
 fn batched(s: &Setup, rel: &str, batch_size: usize) -> Vec<Segment> {
+    batched_with(s, rel, batch_size, false)
+}
+
+fn batched_with(s: &Setup, rel: &str, batch_size: usize, word_timestamps: bool) -> Vec<Segment> {
     let samples = vkw_audio::load_audio(&fixtures().join("data").join(rel)).expect("audio");
     let t = Transcriber::new(&s.backend, &s.model);
     // FW's pipeline defaults: no timestamps, VadOptions(max_speech 30 s, min_silence 160 ms).
     let opts = TranscribeOptions {
         without_timestamps: true,
+        word_timestamps,
         ..Default::default()
     };
     let vad_opts = VadOptions::batched(30.0);
@@ -155,4 +161,61 @@ fn batched_matches_faster_whisper_and_wer_is_within_one_point_of_sequential() {
         (w_batched - w_seq).abs() <= 1.0,
         "batched WER {w_batched:.2} vs sequential {w_seq:.2}"
     );
+}
+
+#[test]
+fn batched_word_timestamps_match_faster_whisper() {
+    let Some(s) = setup() else {
+        return;
+    };
+    let golden = json("tiny.en.float32.beam5.batched8.words.json");
+    let (mut max_dt, mut max_dp, mut n_words) = (0.0f64, 0.0f64, 0usize);
+    for (rel, want) in golden["files"].as_object().expect("files") {
+        let got = batched_with(&s, rel, 8, true);
+        let want = want.as_array().expect("segments");
+        assert_eq!(got.len(), want.len(), "{rel}: segment count");
+        for (g, w) in got.iter().zip(want) {
+            let tokens: Vec<u32> = w["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .map(|t| t.as_u64().expect("token") as u32)
+                .collect();
+            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            for (ours, key) in [(g.start, "start"), (g.end, "end")] {
+                let theirs = w[key].as_f64().expect("time");
+                assert!(
+                    (ours - theirs).abs() <= 0.02 + 1e-9,
+                    "{rel} segment {} {key}: {ours} vs {theirs}",
+                    g.id
+                );
+            }
+            let gw = g.words.as_deref().expect("words requested");
+            let ww = w["words"].as_array().expect("words");
+            assert_eq!(gw.len(), ww.len(), "{rel} segment {}: word count", g.id);
+            for (a, b) in gw.iter().zip(ww) {
+                let b = b.as_array().expect("[start, end, word, probability]");
+                assert_eq!(a.word, b[2].as_str().expect("word"), "{rel}");
+                for (ours, theirs) in [(a.start, &b[0]), (a.end, &b[1])] {
+                    let theirs = theirs.as_f64().expect("time");
+                    let dt = (ours - theirs).abs();
+                    max_dt = max_dt.max(dt);
+                    assert!(
+                        dt <= 0.02 + 1e-9,
+                        "{rel} word {:?}: {ours} vs {theirs}",
+                        a.word
+                    );
+                }
+                let dp = (a.probability - b[3].as_f64().expect("probability")).abs();
+                max_dp = max_dp.max(dp);
+                assert!(
+                    dp < 1e-3,
+                    "{rel} word {:?}: probability off by {dp}",
+                    a.word
+                );
+                n_words += 1;
+            }
+        }
+    }
+    eprintln!("{n_words} words: max |Δt| {max_dt:.3} s, max |Δp| {max_dp:.2e}");
 }

@@ -51,6 +51,8 @@ pub(crate) struct AlignInput<'a> {
     pub num_frames: usize,
     /// Language code of the window (chooses the word-splitting rule).
     pub language: &'a str,
+    /// Index of the window in the encoder output batch.
+    pub window: usize,
 }
 
 /// faster-whisper's `find_alignment` (spec §7.1–7.3): the words of a
@@ -72,7 +74,7 @@ pub(crate) fn find_alignment<B: Backend>(
     tokens.extend_from_slice(text);
     tokens.push(sp.eot);
     let heads = model.alignment_heads();
-    let al = backend.align(enc, 0, &tokens, &heads)?;
+    let al = backend.align(enc, input.window, &tokens, &heads)?;
     let n_ctx = backend.hparams().n_audio_ctx;
     let n_vocab = backend.hparams().n_vocab;
     let n = tokens.len();
@@ -172,7 +174,9 @@ fn median_max_durations(words: &[TimedWord]) -> (f64, f64) {
 /// duration heuristics, punctuation merging, assignment of the words to
 /// `segments` (times rounded to 0.01 s from the window start `seek`), and
 /// the segment boundary adjustments. `last_speech_timestamp` is the end of
-/// the previous speech (it moves along the segments within the window only).
+/// the previous speech; it moves along the segments of the window and the
+/// value after the last one is returned (the batched pipeline carries it
+/// from window to window; the sequential loop keeps its own, §6.14).
 pub(crate) fn add_word_timestamps(
     segments: &mut [WindowSegment],
     mut alignment: Vec<TimedWord>,
@@ -181,7 +185,7 @@ pub(crate) fn add_word_timestamps(
     prepend_punctuations: &str,
     append_punctuations: &str,
     mut last_speech_timestamp: f64,
-) {
+) -> f64 {
     let (median, max_dur) = median_max_durations(&alignment);
     // Truncate long words at sentence boundaries.
     // (Only when some word has a nonzero duration, as FW checks.)
@@ -224,6 +228,7 @@ pub(crate) fn add_word_timestamps(
         }
         seg.words = words;
     }
+    last_speech_timestamp
 }
 
 /// §7.4 step 5: keep the first word after a pause from stretching over the
