@@ -17,8 +17,10 @@ use vkw_model::HParams;
 
 /// Per-stream decoder state, resident on the GPU.
 pub struct VulkanState {
-    /// Cross K/V `[layers][windows][frames][2d]`.
-    cross: Buf,
+    /// Cross K/V, one buffer per layer, each `[windows][frames][2d]`: one
+    /// buffer for all layers would pass drivers' storage-binding limit
+    /// (128 MiB on lavapipe) already at tiny.en × 8 windows.
+    cross: Vec<Buf>,
     windows: usize,
     frames: usize,
     /// Window slot of each sequence (host copy of `map`).
@@ -77,17 +79,16 @@ pub fn start(
     indices: &[usize],
 ) -> Result<VulkanState, BackendError> {
     let (d, nw) = (hp.d_model, indices.len());
-    let cross = gpu.alloc(
-        (w.dec_layers.len() * nw * frames * 2 * d * 4) as u64,
-        "cross-attention K/V",
-    )?;
+    let cross = (0..w.dec_layers.len())
+        .map(|_| gpu.alloc((nw * frames * 2 * d * 4) as u64, "cross-attention K/V"))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut rec = gpu.recorder();
-    for (li, l) in w.dec_layers.iter().enumerate() {
+    for (l, layer_kv) in w.dec_layers.iter().zip(&cross) {
         for (slot, &win) in indices.iter().enumerate() {
             let kv = &l.cross_kv;
-            let mut mm = MatMul::new(enc, &kv.w, kv.wt, &cross, frames, kv.rows, kv.cols);
+            let mut mm = MatMul::new(enc, &kv.w, kv.wt, layer_kv, frames, kv.rows, kv.cols);
             mm.x_off = win * frames * d;
-            mm.o_off = (li * nw + slot) * frames * 2 * d;
+            mm.o_off = slot * frames * 2 * d;
             mm.bias = kv.bias.as_ref().map(|b| (b, 0));
             mm.record(gpu, &mut rec)?;
         }
@@ -275,7 +276,6 @@ pub fn decode(
             0,
         )?;
         linear(gpu, &mut rec, &l.cross_q, &s.h, rows, &s.q, false, false)?;
-        let layer_kv = li * st.windows * st.frames * 2 * d;
         let scores = capture.as_ref().and_then(|c| {
             let pos = c.layers.iter().position(|&x| x == li)?;
             Some((c.scores, pos * heads * rows * st.frames))
@@ -289,9 +289,9 @@ pub fn decode(
             heads,
             dh,
             kv: Kv {
-                buf: &st.cross,
-                k_off: layer_kv,
-                v_off: layer_kv + d,
+                buf: &st.cross[li],
+                k_off: 0,
+                v_off: d,
                 row_stride: 2 * d,
                 slot_stride: st.frames * 2 * d,
                 slots: st.windows,
