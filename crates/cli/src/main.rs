@@ -10,7 +10,7 @@ mod vad;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Whisper speech-to-text for CTranslate2 (faster-whisper) models, on any CPU.
+/// Whisper speech-to-text for CTranslate2 (faster-whisper) models, on any GPU (Vulkan) or CPU.
 ///
 /// Examples:
 ///   vkwhisper transcribe samples/jfk.wav

@@ -26,10 +26,11 @@ pub struct VulkanState {
     /// Window slot of each sequence (host copy of `map`).
     seq_window: Vec<usize>,
     map: Buf,
-    /// Self-attention cache and its geometry.
-    cache: Option<(Buf, Layout)>,
-    /// The buffer the next reorder gathers into.
-    spare: Option<Buf>,
+    /// Self-attention cache, one buffer per layer (`[2][seqs][cap][d]`,
+    /// for the same binding-limit reason as `cross`), and their geometry.
+    cache: Option<(Vec<Buf>, Layout)>,
+    /// The buffers the next reorder gathers into.
+    spare: Option<Vec<Buf>>,
     pub(crate) len: usize,
     pub(crate) num_seqs: usize,
     scratch: Option<Scratch>,
@@ -132,22 +133,31 @@ fn reserve(
     let old_cap = cur.map_or(0, |l| l.cap);
     let cap = need.max(old_cap * 2).max(32).min(hp.n_text_ctx).max(need);
     let lay = Layout {
-        layers: hp.decoder_layers,
+        layers: 1,
         seqs: st.num_seqs,
         cap,
         d: hp.d_model,
     };
-    let buf = gpu.alloc((lay.elems() * 4) as u64, "self-attention cache")?;
+    let bufs = alloc_cache(gpu, hp.decoder_layers, lay)?;
     if let Some((old, old_lay)) = &st.cache {
         if st.len > 0 {
             let ident: Vec<u32> = (0..st.num_seqs as u32).collect();
             let origin = gpu.upload(bytemuck::cast_slice(&ident), "cache origins")?;
-            kv_cache::gather(gpu, rec, &origin, old, *old_lay, &buf, lay, st.len)?;
+            for (o, b) in old.iter().zip(&bufs) {
+                kv_cache::gather(gpu, rec, &origin, o, *old_lay, b, lay, st.len)?;
+            }
         }
     }
-    st.cache = Some((buf, lay));
+    st.cache = Some((bufs, lay));
     st.spare = None;
     Ok(())
+}
+
+/// One self-attention cache buffer per decoder layer, each of geometry `lay`.
+fn alloc_cache(gpu: &Gpu, layers: usize, lay: Layout) -> Result<Vec<Buf>, BackendError> {
+    (0..layers)
+        .map(|_| gpu.alloc((lay.elems() * 4) as u64, "self-attention cache"))
+        .collect()
 }
 
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see
@@ -237,7 +247,8 @@ pub fn decode(
             0,
         )?;
         linear(gpu, &mut rec, &l.self_qkv, &s.h, rows, &s.qkv, false, false)?;
-        kv_cache::append(gpu, &mut rec, &s.qkv, cache, lay, li, t, base)?;
+        let cache = &cache[li];
+        kv_cache::append(gpu, &mut rec, &s.qkv, cache, lay, 0, t, base)?;
         Sdpa {
             q: &s.qkv,
             q_off: 0,
@@ -248,8 +259,8 @@ pub fn decode(
             dh,
             kv: Kv {
                 buf: cache,
-                k_off: lay.layer_off(li),
-                v_off: lay.layer_off(li) + lay.kv_stride(),
+                k_off: 0,
+                v_off: lay.kv_stride(),
                 row_stride: d,
                 slot_stride: lay.cap * d,
                 slots: ns,
@@ -377,14 +388,16 @@ pub fn reorder(gpu: &Gpu, st: &mut VulkanState, origins: &[usize]) -> Result<(),
         };
         let bytes = (new_lay.elems() * 4) as u64;
         let dst = match st.spare.take() {
-            Some(b) if b.bytes == bytes => b,
-            _ => gpu.alloc(bytes, "self-attention cache")?,
+            Some(b) if b.iter().all(|b| b.bytes == bytes) => b,
+            _ => alloc_cache(gpu, cache.len(), new_lay)?,
         };
         if st.len > 0 {
             let o: Vec<u32> = origins.iter().map(|&o| o as u32).collect();
             let ob = gpu.upload(bytemuck::cast_slice(&o), "beam origins")?;
             let mut rec = gpu.recorder();
-            kv_cache::gather(gpu, &mut rec, &ob, &cache, lay, &dst, new_lay, st.len)?;
+            for (src, d) in cache.iter().zip(&dst) {
+                kv_cache::gather(gpu, &mut rec, &ob, src, lay, d, new_lay, st.len)?;
+            }
             gpu.submit(rec)?;
         }
         st.cache = Some((dst, new_lay));

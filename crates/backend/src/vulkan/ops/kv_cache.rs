@@ -1,6 +1,7 @@
-//! The self-attention KV cache (`kv_cache.wgsl`, `kv_gather.wgsl`): one
-//! buffer `[layers][2][seqs][cap][d]`, appended to each step and gathered
-//! on the GPU for beam reordering and growth.
+//! The self-attention KV cache (`kv_cache.wgsl`, `kv_gather.wgsl`): a
+//! buffer `[layers][2][seqs][cap][d]` (the decoder keeps one per layer, so
+//! `layers` = 1 there), appended to each step and gathered on the GPU for
+//! beam reordering and growth.
 
 use super::{check_range, kernel, u};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
