@@ -118,6 +118,7 @@ unsafe fn sum_exp_avx512(x: &[f32], shift: f32) -> f32 {
 }
 
 /// Whether the AVX-512 builds can run (detected once).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -160,6 +161,7 @@ pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
 
 /// Whether the CPU runs the AVX2+FMA kernels (shared by every multiversioned
 /// kernel of the CPU backend).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -242,6 +244,8 @@ mod tests {
         assert!(((got - want) / want).abs() < 1e-6, "{got} vs {want}");
     }
 
+    // Only x86-64 has several builds of these kernels.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn every_build_gives_identical_bits() {
         let v: Vec<f32> = (0..1037).map(|i| (i as f32 * 0.37).sin() * 9.0).collect();

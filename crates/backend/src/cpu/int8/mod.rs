@@ -14,13 +14,19 @@
 //!   w_scale[j]) + b[j]`.
 //! * `vpdpbusd` multiplies *unsigned* by signed bytes, so the VNNI kernels
 //!   feed `q + 128` and subtract `128 · Σ_k q_w[j, k]` (precomputed per row).
-//!   The AVX2 kernel instead moves the sign of each activation onto the
-//!   weight (`|x| · sign(w, x)`), which keeps `vpmaddubsw` from saturating.
+//!   The AVX2 kernel instead moves the sign of each weight onto the
+//!   activation (`|w| · sign(x, w)`), which keeps `vpmaddubsw` from
+//!   saturating and stays exact for a stored −128 weight.
+//!
+//! * On aarch64 the same layout feeds `sdot` (4 rows per 16-byte vector)
+//!   or, without the dot-product extension, widening NEON multiplies; both
+//!   take signed activations.
 //!
 //! Kernels are chosen at run time ([`Isa::best`]): AVX-512 VNNI, AVX-VNNI,
-//! AVX2, or a portable fallback. Every kernel computes the same integers,
+//! AVX2, NEON with dot product, NEON, or a portable fallback. Every kernel computes the same integers,
 //! so the result does not depend on the path.
 
+mod arm;
 mod x86;
 
 use rayon::prelude::*;
@@ -42,13 +48,25 @@ pub enum Isa {
     AvxVnni,
     /// AVX2 (`vpmaddubsw` + `vpmaddwd`).
     Avx2,
+    /// aarch64 NEON with the dot-product extension (`sdot`, ARMv8.2+:
+    /// Apple M-series, Graviton 2+, Cortex-A76+).
+    NeonDot,
+    /// aarch64 baseline NEON (`smull` + pairwise adds): any 64-bit ARM.
+    Neon,
     /// Plain Rust; any CPU.
     Portable,
 }
 
 impl Isa {
     /// Every kernel family, fastest first.
-    pub const ALL: [Isa; 4] = [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2, Isa::Portable];
+    pub const ALL: [Isa; 6] = [
+        Isa::Avx512Vnni,
+        Isa::AvxVnni,
+        Isa::Avx2,
+        Isa::NeonDot,
+        Isa::Neon,
+        Isa::Portable,
+    ];
 
     /// Whether this CPU can run the family.
     pub fn supported(self) -> bool {
@@ -66,7 +84,13 @@ impl Isa {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             _ => false,
         }
     }
@@ -77,6 +101,8 @@ impl Isa {
             Isa::Avx512Vnni => "avx512vnni",
             Isa::AvxVnni => "avxvnni",
             Isa::Avx2 => "avx2",
+            Isa::NeonDot => "neondot",
+            Isa::Neon => "neon",
             Isa::Portable => "portable",
         }
     }
@@ -490,6 +516,10 @@ unsafe fn kernel(
         Isa::AvxVnni => x86::avxvnni(mr, x, xs, w, steps, acc),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => x86::avx2(mr, x, xs, w, steps, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot => arm::neon_dot(mr, x, xs, w, steps, acc),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::neon(mr, x, xs, w, steps, acc),
         _ => portable(mr, x, xs, w, steps, acc),
     }
 }

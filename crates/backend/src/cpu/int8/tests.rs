@@ -54,6 +54,9 @@ fn every_supported_kernel_matches_float32_on_odd_shapes() {
     let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.supported()).collect();
     eprintln!("int8 kernels tested: {isas:?}");
     assert!(isas.contains(&Isa::Portable));
+    // NEON is part of every aarch64 CPU: its kernel must be the one tested.
+    #[cfg(target_arch = "aarch64")]
+    assert!(isas.contains(&Isa::Neon));
     for &(m, k, n) in &[
         (1, 37, 129),
         (3, 64, 300),
@@ -170,4 +173,45 @@ fn quantize_row_follows_spec_rule() {
     assert_eq!(q, [64, -127, 32]);
     assert_eq!(quantize_row(&[0.0; 3], &mut q), 1.0);
     assert_eq!(q, [0, 0, 0]);
+}
+
+#[test]
+fn stored_int8_extremes_give_the_same_integers_on_every_kernel() {
+    // A stored int8 model may hold −128 (CTranslate2's own writer stops at
+    // ±127, other tools need not); activations stay within ±127.
+    let (m, k, n) = (7, 70, 35);
+    let data: Vec<i8> = (0..n * k)
+        .map(|i| match i % 5 {
+            0 => -128,
+            1 => 127,
+            2 => -127,
+            _ => ((i * 37) % 255) as i8,
+        })
+        .collect();
+    let scale: Vec<f32> = (0..n).map(|j| 50.0 + j as f32).collect();
+    let q = QMatrix::from_view(
+        WeightView::I8 {
+            data: &data,
+            scale: &scale,
+        },
+        n,
+        k,
+    );
+    // Activations with row maxima of both signs (quantised to ±127).
+    let mut x = pseudo(m * k, 9);
+    for i in 0..m {
+        x[i * k + i] = if i % 2 == 0 { -2.0 } else { 2.0 };
+    }
+    let b = vec![0f32; n];
+    let exact = quantised_reference(&x, m, k, &q, &b);
+    for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+        let mut out = vec![f32::NAN; m * n];
+        qlinear_with(isa, &x, m, k, k, &q, None, Epilogue::None, &mut out);
+        let d: Vec<f32> = out.iter().zip(&exact).map(|(a, b)| a - b).collect();
+        assert!(
+            max_abs(&d) <= 1e-5 * (1.0 + max_abs(&exact)),
+            "{isa:?}: not the exact integer result ({})",
+            max_abs(&d)
+        );
+    }
 }

@@ -70,14 +70,18 @@ unsafe fn half256<const M: usize, const VNNI: bool>(
         let mut a = [_mm256_setzero_si256(); M];
         for s in 0..steps {
             let wv = _mm256_loadu_si256(w.add(s * 64 + half * 32) as *const _);
+            // |w| as unsigned bytes: −128 becomes 128, still exact.
+            let wa = _mm256_abs_epi8(wv);
             for (i, ai) in a.iter_mut().enumerate() {
                 let xb = _mm256_set1_epi32(x4(x, i * xs + s * 4));
                 if VNNI {
                     *ai = _mm256_dpbusd_avx_epi32(*ai, xb, wv);
                 } else {
-                    // |x| · sign(w, x) = x · w, with |x| ≤ 127 unsigned so a
-                    // pair sum (≤ 2·127·127) cannot saturate vpmaddubsw.
-                    let p = _mm256_maddubs_epi16(_mm256_abs_epi8(xb), _mm256_sign_epi8(wv, xb));
+                    // |w| · sign(x, w) = x · w. The sign goes onto the
+                    // activation (|x| ≤ 127, so negating it cannot wrap,
+                    // unlike a stored −128 weight), and a pair sum
+                    // (≤ 2·128·127) cannot saturate vpmaddubsw.
+                    let p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(xb, wv));
                     *ai = _mm256_add_epi32(*ai, _mm256_madd_epi16(p, ones));
                 }
             }
