@@ -184,7 +184,7 @@ pub struct TranscribeArgs {
     #[arg(long, help_heading = "Decoding")]
     pub max_new_tokens: Option<usize>,
 
-    /// Only transcribe these parts: "start,end,start,end,..." in seconds.
+    /// Only transcribe these parts: "start,end,start,end,..." in seconds (a missing last end = to the end). With --batch-size the clips replace the VAD, one piece each, in order and not overlapping; a clip over 30 s is split into 30 s pieces.
     #[arg(long, default_value = "0", help_heading = "Decoding")]
     pub clip_timestamps: String,
 
@@ -372,6 +372,12 @@ impl TranscribeArgs {
                     vkw_model::LANGUAGES.join(", ")
                 );
             }
+        }
+        if self.batch_size > 0 && o.clip_timestamps.windows(2).any(|w| w[1] < w[0]) {
+            bail!(
+                "--clip-timestamps '{}' must be increasing with --batch-size (clips in order, not overlapping)",
+                self.clip_timestamps
+            );
         }
         self.compute_type()?;
         // Bad --vad-* values fail before any model is loaded.

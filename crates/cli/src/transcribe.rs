@@ -46,6 +46,13 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         None => Vec::new(),
     };
     warn_colliding_outputs(&a.files, &a.output_dir, &formats);
+    if a.batch_size > 0 && a.hallucination_silence_threshold.is_some() {
+        // FW's batched pipeline drops it too (spec §9.3); say so rather than
+        // let the flag look effective.
+        eprintln!(
+            "vkwhisper: warning: --hallucination-silence-threshold has no effect with --batch-size (sequential mode only)"
+        );
+    }
     let started = Instant::now();
     // An explicit Vulkan request fails before any model download when there
     // is no loader, driver or device.
@@ -173,8 +180,11 @@ fn transcribe_file(
             }
         }
     };
-    let info = if a.batch_size > 0 {
-        // Batched mode always runs the VAD, as FW's pipeline does (§9.3).
+    let info = if a.batch_size > 0 && opts.clip_timestamps != [0.0] {
+        // FW's pipeline with clip_timestamps: the clips replace the VAD.
+        t.transcribe_batched_clips(&samples, a.batch_size, opts, &mut on_segment)
+    } else if a.batch_size > 0 {
+        // Batched mode otherwise always runs the VAD, as FW's pipeline does (§9.3).
         let vad = crate::vad::model()?;
         let vad_opts = crate::vad::options(a, true)?;
         let filter = vkw_decode::VadFilter {

@@ -304,3 +304,62 @@ fn ctrl_c_leaves_no_partial_output() {
     let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
+
+#[test]
+fn batched_clip_timestamps_must_be_increasing() {
+    let o = bin()
+        .args([
+            "transcribe",
+            "--model",
+            "/nonexistent",
+            "--batch-size",
+            "4",
+            "--clip-timestamps",
+            "0,10,5,20",
+        ])
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "--clip-timestamps '0,10,5,20' must be increasing");
+}
+
+/// `--batch-size` with `--clip-timestamps`: FW's pipeline with
+/// `clip_timestamps` (golden `…batched8.clips.json`), and a warning for the
+/// flag that batched mode ignores.
+#[test]
+fn batched_clips_through_the_cli() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .args(["--device", "cpu", "-q", "-f", "json", "--batch-size", "2"])
+        .args(["--clip-timestamps", "1,9.5"])
+        .args(["--hallucination-silence-threshold", "2", "-o"])
+        .arg(out.path())
+        .arg(jfk())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--hallucination-silence-threshold has no effect"));
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("jfk.json")).unwrap())
+            .unwrap();
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            fixtures().join("golden/tiny.en.float32.beam5.batched8.clips.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let want = &golden["files"]["jfk/jfk.wav"]["segments"];
+    let segs = got["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), want.as_array().unwrap().len());
+    for (g, w) in segs.iter().zip(want.as_array().unwrap()) {
+        assert_eq!(g["tokens"], w["tokens"]);
+        assert_eq!(g["start"].as_f64(), w["start"].as_f64());
+        assert_eq!(g["end"].as_f64(), w["end"].as_f64());
+    }
+}

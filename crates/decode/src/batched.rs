@@ -673,6 +673,99 @@ impl<B: Backend> Transcriber<'_, B> {
     }
 }
 
+impl<B: Backend> Transcriber<'_, B> {
+    /// faster-whisper's `BatchedInferencePipeline.transcribe` with
+    /// `clip_timestamps` (spec §9.3): the clips of `opts.clip_timestamps`
+    /// (seconds `start,end,…`; a missing last end = the end of the audio)
+    /// take the VAD's place. Each clip is one piece of its own, its segments
+    /// timed from the clip's start in `samples` (no timestamp map). A clip
+    /// longer than 30 s is decoded as consecutive 30 s pieces, where
+    /// faster-whisper would transcribe only its first 30 s.
+    pub fn transcribe_batched_clips(
+        &self,
+        samples: &[f32],
+        batch_size: usize,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
+        let duration = samples.len() as f64 / RATE;
+        let clips = clip_samples(&opts.clip_timestamps, samples.len())?;
+        let duration_after_vad = clips.iter().map(|c| c.len()).sum::<usize>() as f64 / RATE;
+        let pieces: Vec<std::ops::Range<usize>> = clips
+            .iter()
+            .flat_map(|c| {
+                let step = (CHUNK_SECONDS * RATE) as usize;
+                (c.start..c.end)
+                    .step_by(step)
+                    .map(move |a| a..(a + step).min(c.end))
+            })
+            .collect();
+        let chunks: Vec<BatchChunk> = pieces
+            .iter()
+            .map(|r| BatchChunk {
+                offset: r.start as f64 / RATE,
+                duration: r.len() as f64 / RATE,
+            })
+            .collect();
+        let n_mels = self.backend.hparams().n_mels;
+        let mut features = |i: usize| -> Result<ChunkFeatures, DecodeError> {
+            Ok(chunk_features(&samples[pieces[i].clone()], n_mels))
+        };
+        self.transcribe_batched(
+            &chunks,
+            &mut features,
+            batch_size,
+            duration,
+            duration_after_vad,
+            opts,
+            on_segment,
+        )
+    }
+}
+
+/// `clip_timestamps` seconds → sample ranges of an input of `n` samples, as
+/// FW's batched pipeline converts them (`int(seconds · 16000)`), paired up
+/// (an odd last start runs to the end), clamped to the input; empty clips
+/// are dropped. Clips must be in order and must not overlap.
+pub(crate) fn clip_samples(
+    seconds: &[f64],
+    n: usize,
+) -> Result<Vec<vkw_vad::SpeechChunk>, DecodeError> {
+    let mut points: Vec<usize> = seconds
+        .iter()
+        .map(|&s| ((s * RATE) as usize).min(n))
+        .collect();
+    if points.is_empty() {
+        points.push(0);
+    }
+    if points.len() % 2 == 1 {
+        points.push(n);
+    }
+    let mut out: Vec<vkw_vad::SpeechChunk> = Vec::with_capacity(points.len() / 2);
+    for (i, p) in points.chunks(2).enumerate() {
+        let (start, end) = (p[0], p[1]);
+        if end < start {
+            return Err(DecodeError::InvalidOption(format!(
+                "clip_timestamps: clip {} ends ({} s) before it starts ({} s)",
+                i + 1,
+                seconds.get(2 * i + 1).copied().unwrap_or(n as f64 / RATE),
+                seconds[2 * i]
+            )));
+        }
+        if out.last().is_some_and(|prev| start < prev.end) {
+            return Err(DecodeError::InvalidOption(format!(
+                "clip_timestamps: clip {} starts before the previous one ends; \
+                 with --batch-size, clips must be in order and must not overlap",
+                i + 1
+            )));
+        }
+        if end > start {
+            out.push(vkw_vad::SpeechChunk { start, end });
+        }
+    }
+    Ok(out)
+}
+
 /// FW `feature_extractor(chunk)[..., :-1]`: the piece's own log-mel
 /// (normalised against the piece's maximum), last frame dropped.
 pub(crate) fn chunk_features(audio: &[f32], n_mels: usize) -> ChunkFeatures {

@@ -127,3 +127,35 @@ fn chunk_features_drop_the_last_frame() {
     assert_eq!(f.len(), 80 * 100);
     assert_eq!(pad_or_trim(&f, 80, frames).len(), 80 * WINDOW_FRAMES);
 }
+
+#[test]
+fn clip_timestamps_become_sample_ranges() {
+    use super::clip_samples;
+    let n = 16_000 * 100;
+    let r = |v: &[f64]| {
+        clip_samples(v, n)
+            .unwrap()
+            .iter()
+            .map(|c| (c.start, c.end))
+            .collect::<Vec<_>>()
+    };
+    // int(seconds · 16000) as FW; an odd last start runs to the end.
+    assert_eq!(r(&[1.0, 9.5]), vec![(16_000, 152_000)]);
+    assert_eq!(r(&[0.25, 1.0, 90.0]), vec![(4_000, 16_000), (1_440_000, n)]);
+    assert_eq!(r(&[]), vec![(0, n)]);
+    // Clamped to the input; empty clips dropped.
+    assert_eq!(r(&[99.0, 200.0, 300.0]), vec![(1_584_000, n)]);
+    assert_eq!(r(&[5.0, 5.0]), Vec::<(usize, usize)>::new());
+    let e = clip_samples(&[5.0, 2.0], n).unwrap_err().to_string();
+    assert!(
+        e.contains("clip 1 ends (2 s) before it starts (5 s)"),
+        "{e}"
+    );
+    let e = clip_samples(&[0.0, 10.0, 5.0, 20.0], n)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("clip 2 starts before the previous one ends"),
+        "{e}"
+    );
+}

@@ -4,6 +4,7 @@
 //! tokens; and on the longform file, word error rate within 1 point of the
 //! sequential mode's. With word timestamps (`…batched8.words.json`): same
 //! tokens and words, word times within 0.02 s, probabilities within 1e-3.
+//! With clip timestamps (`…batched8.clips.json`): same pieces and tokens.
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
@@ -218,4 +219,87 @@ fn batched_word_timestamps_match_faster_whisper() {
         }
     }
     eprintln!("{n_words} words: max |Δt| {max_dt:.3} s, max |Δp| {max_dp:.2e}");
+}
+
+/// `--clip-timestamps` in batched mode against FW's pipeline with
+/// `clip_timestamps` (`…batched8.clips.json`, recorded by
+/// `scripts/record-batched-clips-golden.py`): one piece per clip, no VAD,
+/// times from each clip's start.
+#[test]
+fn batched_clips_match_faster_whisper() {
+    let Some(s) = setup() else {
+        return;
+    };
+    let golden = json("tiny.en.float32.beam5.batched8.clips.json");
+    for (rel, want) in golden["files"].as_object().expect("files") {
+        let samples = vkw_audio::load_audio(&fixtures().join("data").join(rel)).expect("audio");
+        let t = Transcriber::new(&s.backend, &s.model);
+        let opts = TranscribeOptions {
+            without_timestamps: true,
+            clip_timestamps: want["clip_timestamps"]
+                .as_array()
+                .expect("clips")
+                .iter()
+                .map(|v| v.as_f64().expect("second"))
+                .collect(),
+            ..Default::default()
+        };
+        let mut got = Vec::new();
+        let info = t
+            .transcribe_batched_clips(&samples, 8, &opts, &mut |seg| got.push(seg.clone()))
+            .expect("batched clips");
+        let dav = want["duration_after_vad"].as_f64().expect("duration");
+        assert!((info.duration_after_vad - dav).abs() < 1e-6, "{rel}: {dav}");
+        let want = want["segments"].as_array().expect("segments");
+        assert_eq!(got.len(), want.len(), "{rel}: segment count");
+        for (g, w) in got.iter().zip(want) {
+            let tokens: Vec<u32> = w["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .map(|t| t.as_u64().expect("token") as u32)
+                .collect();
+            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            for (ours, key) in [(g.start, "start"), (g.end, "end")] {
+                let theirs = w[key].as_f64().expect("time");
+                assert!(
+                    (ours - theirs).abs() < 1e-9,
+                    "{rel} {key}: {ours} vs {theirs}"
+                );
+            }
+            let lp = w["avg_logprob"].as_f64().expect("avg_logprob");
+            assert!(
+                (g.avg_logprob - lp).abs() < 2e-3,
+                "{rel}: {}",
+                g.avg_logprob
+            );
+        }
+    }
+}
+
+/// A clip longer than 30 s is decoded as consecutive 30 s pieces (FW would
+/// keep only its first 30 s): nothing of it is lost.
+#[test]
+fn batched_long_clip_is_split_into_30_s_pieces() {
+    let Some(s) = setup() else {
+        return;
+    };
+    let samples = vkw_audio::load_audio(&fixtures().join("data").join(LONGFORM)).expect("audio");
+    let t = Transcriber::new(&s.backend, &s.model);
+    let opts = TranscribeOptions {
+        without_timestamps: true,
+        clip_timestamps: vec![2.0, 67.0],
+        ..Default::default()
+    };
+    let mut got = Vec::new();
+    let info = t
+        .transcribe_batched_clips(&samples, 4, &opts, &mut |seg| got.push(seg.clone()))
+        .expect("batched clips");
+    assert!((info.duration_after_vad - 65.0).abs() < 1e-9);
+    let starts: Vec<f64> = got.iter().map(|g| g.start).collect();
+    assert_eq!(starts, vec![2.0, 32.0, 62.0], "one segment per piece");
+    assert!(
+        (got[2].end - 67.0).abs() < 0.05,
+        "last piece ends at the clip end"
+    );
 }
