@@ -671,9 +671,7 @@ impl<B: Backend> Transcriber<'_, B> {
             &mut mapped,
         )
     }
-}
 
-impl<B: Backend> Transcriber<'_, B> {
     /// faster-whisper's `BatchedInferencePipeline.transcribe` with
     /// `clip_timestamps` (spec §9.3): the clips of `opts.clip_timestamps`
     /// (seconds `start,end,…`; a missing last end = the end of the audio)

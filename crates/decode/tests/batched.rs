@@ -20,6 +20,16 @@ fn json(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("json")
 }
 
+/// A golden segment's `tokens`.
+fn golden_tokens(w: &serde_json::Value) -> Vec<u32> {
+    w["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t.as_u64().expect("token") as u32)
+        .collect()
+}
+
 /// Lower-case words with punctuation removed (apostrophes inside words kept).
 fn words(text: &str) -> Vec<String> {
     text.to_lowercase()
@@ -117,13 +127,7 @@ fn batched_matches_faster_whisper_and_wer_is_within_one_point_of_sequential() {
         let want = want["segments"].as_array().expect("segments");
         assert_eq!(got.len(), want.len(), "{rel}: segment count");
         for (g, w) in got.iter().zip(want) {
-            let tokens: Vec<u32> = w["tokens"]
-                .as_array()
-                .expect("tokens")
-                .iter()
-                .map(|t| t.as_u64().expect("token") as u32)
-                .collect();
-            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            assert_eq!(g.tokens, golden_tokens(w), "{rel} segment {}", g.id);
             assert_eq!(g.text, w["text"].as_str().expect("text"));
             for (ours, key) in [(g.start, "start"), (g.end, "end")] {
                 let theirs = w[key].as_f64().expect("time");
@@ -176,13 +180,7 @@ fn batched_word_timestamps_match_faster_whisper() {
         let want = want.as_array().expect("segments");
         assert_eq!(got.len(), want.len(), "{rel}: segment count");
         for (g, w) in got.iter().zip(want) {
-            let tokens: Vec<u32> = w["tokens"]
-                .as_array()
-                .expect("tokens")
-                .iter()
-                .map(|t| t.as_u64().expect("token") as u32)
-                .collect();
-            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            assert_eq!(g.tokens, golden_tokens(w), "{rel} segment {}", g.id);
             for (ours, key) in [(g.start, "start"), (g.end, "end")] {
                 let theirs = w[key].as_f64().expect("time");
                 assert!(
@@ -253,13 +251,7 @@ fn batched_clips_match_faster_whisper() {
         let want = want["segments"].as_array().expect("segments");
         assert_eq!(got.len(), want.len(), "{rel}: segment count");
         for (g, w) in got.iter().zip(want) {
-            let tokens: Vec<u32> = w["tokens"]
-                .as_array()
-                .expect("tokens")
-                .iter()
-                .map(|t| t.as_u64().expect("token") as u32)
-                .collect();
-            assert_eq!(g.tokens, tokens, "{rel} segment {}", g.id);
+            assert_eq!(g.tokens, golden_tokens(w), "{rel} segment {}", g.id);
             for (ours, key) in [(g.start, "start"), (g.end, "end")] {
                 let theirs = w[key].as_f64().expect("time");
                 assert!(
