@@ -61,6 +61,13 @@ CASES = [
     # Text-only windows: seek moves to the last word's end (§6.14 step 1).
     ("words_without_timestamps", "tiny.en", "data/longform/ljspeech_LJ001_0001-0032.wav",
      {"word_timestamps": True, "without_timestamps": True}),
+    # Languages whose words are split on Unicode code points, not spaces (§7.3): English
+    # speech forced to Japanese / Thai gives text in those scripts, including tokens that are
+    # partial UTF-8 sequences. T = 0 only, so no sampling is involved.
+    ("words_base_ja_unicode", "base", "data/jfk/jfk.wav",
+     {"word_timestamps": True, "language": "ja", "temperature": [0.0]}),
+    ("words_base_th_unicode", "base", "data/jfk/jfk.wav",
+     {"word_timestamps": True, "language": "th", "temperature": [0.0]}),
 ]
 
 

@@ -204,8 +204,9 @@ fn golden_tiny_en_beam5_words() {
 /// The word-timestamp cases of `tests/fixtures/extra/golden_options.json`
 /// (recorded by `scripts/make_option_golden.py`): hallucination_silence_threshold
 /// on espeak_07 (its anomalous first segment is dropped and the window
-/// re-decoded from 1 s), no punctuation merging, greedy, German on base, and
-/// text-only windows on the long-form file.
+/// re-decoded from 1 s), no punctuation merging, greedy, German on base,
+/// text-only windows on the long-form file, and Japanese and Thai on base
+/// (words split on Unicode code points, §7.3).
 #[test]
 fn option_cases_with_words() {
     let text = std::fs::read_to_string(fixtures().join("extra/golden_options.json")).unwrap();
@@ -235,6 +236,14 @@ fn option_cases_with_words() {
                 "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
                 "without_timestamps" => o.without_timestamps = v.as_bool().unwrap(),
                 "language" => o.language = v.as_str().map(String::from),
+                "temperature" => {
+                    o.temperatures = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t.as_f64().unwrap())
+                        .collect()
+                }
                 other => panic!("word case uses an option this test does not map: {other}"),
             }
         }
