@@ -137,15 +137,10 @@ fn transcribe_file(
     a: &TranscribeArgs,
     formats: &[OutputFormat],
 ) -> Result<f64> {
-    // The plain sequential path keeps the PCM in 16 bits (half the memory of
-    // f32 on long inputs, same values); the VAD paths work on f32 samples.
-    let (samples, samples_s16) = if a.batch_size > 0 || a.vad_filter {
-        (vkw_audio::load_audio(file)?, Vec::new())
-    } else {
-        (Vec::new(), vkw_audio::load_audio_s16(file)?)
-    };
-    let n_samples = samples.len().max(samples_s16.len());
-    let duration = n_samples as f64 / f64::from(vkw_audio::SAMPLE_RATE);
+    // Every path keeps the PCM in 16 bits (half the memory of f32 on long
+    // inputs; the same values, read as v / 32768).
+    let samples = vkw_audio::load_audio_s16(file)?;
+    let duration = samples.len() as f64 / f64::from(vkw_audio::SAMPLE_RATE);
     // Outputs are opened before decoding so a bad --output-dir fails early;
     // they only appear on disk once complete.
     let subtitles = SubtitleOptions {
@@ -201,11 +196,11 @@ fn transcribe_file(
             options: &vad_opts,
         };
         // By value: the speech is concatenated in place (no second copy).
-        t.transcribe_samples_owned(samples, Some(filter), opts, &mut on_segment)
+        t.transcribe_samples_s16(samples, Some(filter), opts, &mut on_segment)
     } else {
         // The log-mel one window at a time: a long input never has its
         // whole spectrogram in memory (same values as the whole-input pass).
-        let mel = vkw_audio::mel::MelWindows::from_s16(&samples_s16, model.hparams.n_mels);
+        let mel = vkw_audio::mel::MelWindows::from_s16(&samples, model.hparams.n_mels);
         t.transcribe_features(&mel, duration, opts, &mut on_segment)
     }
     .with_context(|| file.display().to_string())?;

@@ -612,17 +612,18 @@ const CHUNK_SECONDS: f64 = 30.0;
 
 impl<B: Backend> Transcriber<'_, B> {
     /// faster-whisper's `BatchedInferencePipeline.transcribe` on 16 kHz mono
-    /// `samples` (spec §9.3): Silero VAD speech segments (with `vad.options`,
-    /// whose `max_speech_duration_s` is forced to 30 s as FW does), packed
+    /// `samples` (f32, or i16 for half the memory; spec §9.3): Silero VAD
+    /// speech segments (with `vad.options`, whose `max_speech_duration_s` is
+    /// forced to 30 s as FW does), packed
     /// into pieces of at most 30 s by `collect_chunks`, each piece's log-mel
     /// computed on its own with the last frame dropped, decoded `batch_size`
     /// windows at a time. Segment times are mapped back to `samples`.
     ///
     /// Memory: a piece's audio and features exist only while its batch is
     /// encoded; nothing proportional to the input is held besides `samples`.
-    pub fn transcribe_batched_samples(
+    pub fn transcribe_batched_samples<S: vkw_vad::Samples + ?Sized>(
         &self,
-        samples: &[f32],
+        samples: &S,
         vad: crate::VadFilter<'_>,
         batch_size: usize,
         opts: &TranscribeOptions,
@@ -650,8 +651,7 @@ impl<B: Backend> Transcriber<'_, B> {
         let mut features = |i: usize| -> Result<ChunkFeatures, DecodeError> {
             let mut audio = Vec::new();
             for c in &speech[ranges[i].clone()] {
-                let end = c.end.min(samples.len());
-                audio.extend_from_slice(&samples[c.start.min(end)..end]);
+                samples.extend_f32(c.start..c.end, &mut audio);
             }
             Ok(chunk_features(&audio, n_mels))
         };
@@ -679,9 +679,9 @@ impl<B: Backend> Transcriber<'_, B> {
     /// timed from the clip's start in `samples` (no timestamp map). A clip
     /// longer than 30 s is decoded as consecutive 30 s pieces, where
     /// faster-whisper would transcribe only its first 30 s.
-    pub fn transcribe_batched_clips(
+    pub fn transcribe_batched_clips<S: vkw_vad::Samples + ?Sized>(
         &self,
-        samples: &[f32],
+        samples: &S,
         batch_size: usize,
         opts: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
@@ -707,7 +707,9 @@ impl<B: Backend> Transcriber<'_, B> {
             .collect();
         let n_mels = self.backend.hparams().n_mels;
         let mut features = |i: usize| -> Result<ChunkFeatures, DecodeError> {
-            Ok(chunk_features(&samples[pieces[i].clone()], n_mels))
+            let mut audio = Vec::with_capacity(pieces[i].len());
+            samples.extend_f32(pieces[i].clone(), &mut audio);
+            Ok(chunk_features(&audio, n_mels))
         };
         self.transcribe_batched(
             &chunks,

@@ -8,7 +8,8 @@ use vkw_audio::mel::MelWindows;
 use vkw_backend::Backend;
 use vkw_segments::{Segment, TranscriptionInfo};
 use vkw_vad::{
-    collect_chunks, concatenate_in_place, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions,
+    collect_chunks, concatenate_in_place, Samples, SileroVad, SpeechChunk, SpeechTimestampsMap,
+    VadOptions,
 };
 
 /// Samples per second of the decoder's input.
@@ -43,23 +44,39 @@ impl<B: Backend> Transcriber<'_, B> {
         }
     }
 
-    /// [`Transcriber::transcribe_samples`] taking the samples by value: the
-    /// speech is concatenated in place, so a long input is not held twice.
-    pub fn transcribe_samples_owned(
+    /// [`Transcriber::transcribe_samples`] on the signed 16-bit samples
+    /// (`vkw_audio::load_audio_s16`, the same audio in half the memory),
+    /// taken by value: the VAD reads them as `v / 32768` and the speech is
+    /// concatenated in place, so a 2-hour input holds 230 MB of samples, once
+    /// (an f32 copy would be 460 MB).
+    pub fn transcribe_samples_s16(
         &self,
-        mut samples: Vec<f32>,
+        mut samples: Vec<i16>,
         vad: Option<VadFilter<'_>>,
         opts: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<TranscriptionInfo, DecodeError> {
         let duration = samples.len() as f64 / RATE;
-        match self.speech_chunks(&samples, vad, opts)? {
-            None => self.transcribe_concatenated(&samples, duration, None, opts, on_segment),
-            Some(chunks) if concatenate_in_place(&mut samples, &chunks) => {
-                self.transcribe_concatenated(&samples, duration, Some(&chunks), opts, on_segment)
+        let n_mels = self.backend.hparams().n_mels;
+        let chunks = self.speech_chunks(&samples, vad, opts)?;
+        if let Some(chunks) = &chunks {
+            if !concatenate_in_place(&mut samples, chunks) {
+                // Not in order (the VAD's never are): the general path.
+                let mut f32s = Vec::with_capacity(samples.len());
+                samples.extend_f32(0..samples.len(), &mut f32s);
+                drop(samples);
+                return self.transcribe_speech(&f32s, chunks, opts, on_segment);
             }
-            Some(chunks) => self.transcribe_speech(&samples, &chunks, opts, on_segment),
         }
+        let mel = MelWindows::from_s16(&samples, n_mels);
+        self.transcribe_mel(
+            &mel,
+            samples.len(),
+            duration,
+            chunks.as_deref(),
+            opts,
+            on_segment,
+        )
     }
 
     /// Transcribes the `chunks` of `samples` (speech segments in samples, in
@@ -81,9 +98,9 @@ impl<B: Backend> Transcriber<'_, B> {
     }
 
     /// The speech chunks when the filter applies (§8.6), else `None`.
-    fn speech_chunks(
+    fn speech_chunks<S: Samples + ?Sized>(
         &self,
-        samples: &[f32],
+        samples: &S,
         vad: Option<VadFilter<'_>>,
         opts: &TranscribeOptions,
     ) -> Result<Option<Vec<SpeechChunk>>, DecodeError> {
@@ -109,10 +126,25 @@ impl<B: Backend> Transcriber<'_, B> {
         // The log-mel of what is transcribed (FW computes its features after
         // the cut), one window at a time.
         let mel = MelWindows::new(speech, self.backend.hparams().n_mels);
+        self.transcribe_mel(&mel, speech.len(), duration, chunks, opts, on_segment)
+    }
+
+    /// Transcribes the log-mel of `speech_len` samples of speech (the input,
+    /// or the concatenation of its `chunks` when given) and maps times back
+    /// to the input of `duration` seconds.
+    fn transcribe_mel(
+        &self,
+        mel: &MelWindows<'_>,
+        speech_len: usize,
+        duration: f64,
+        chunks: Option<&[SpeechChunk]>,
+        opts: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<TranscriptionInfo, DecodeError> {
         let Some(chunks) = chunks else {
-            return self.transcribe_features(&mel, duration, opts, on_segment);
+            return self.transcribe_features(mel, duration, opts, on_segment);
         };
-        let duration_after_vad = speech.len() as f64 / RATE;
+        let duration_after_vad = speech_len as f64 / RATE;
         let map = SpeechTimestampsMap::new(chunks);
         // FW restores times only when there were speech chunks.
         let restore = !chunks.is_empty();
@@ -125,7 +157,7 @@ impl<B: Backend> Transcriber<'_, B> {
                 on_segment(seg);
             }
         };
-        let mut info = self.transcribe_features(&mel, duration, opts, &mut mapped)?;
+        let mut info = self.transcribe_features(mel, duration, opts, &mut mapped)?;
         info.duration = duration;
         info.duration_after_vad = duration_after_vad;
         Ok(info)

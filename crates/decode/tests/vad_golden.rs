@@ -110,8 +110,8 @@ impl Engine {
     }
 
     /// `vad_filter=True` transcription (beam 5, FW defaults otherwise);
-    /// `owned` takes the path that concatenates the speech in place (what
-    /// the CLI uses).
+    /// `owned` takes the path the CLI uses: the samples as 16-bit integers,
+    /// the speech concatenated in place.
     fn run(
         &self,
         samples: &[f32],
@@ -131,7 +131,15 @@ impl Engine {
         };
         let mut push = |s: &Segment| segs.push(s.clone());
         let info = if owned {
-            t.transcribe_samples_owned(samples.to_vec(), Some(filter), &opts, &mut push)
+            // The inputs are 16-bit audio: v / 32768 gives them back exactly.
+            let s16: Vec<i16> = samples.iter().map(|&x| (x * 32768.0) as i16).collect();
+            assert!(
+                s16.iter()
+                    .zip(samples)
+                    .all(|(&v, &x)| f32::from(v) / 32768.0 == x),
+                "samples are not 16-bit values"
+            );
+            t.transcribe_samples_s16(s16, Some(filter), &opts, &mut push)
         } else {
             t.transcribe_samples(samples, Some(filter), &opts, &mut push)
         }

@@ -75,7 +75,7 @@ pub fn collect_chunks(
 /// the chunks in order and non-overlapping, which is what the VAD returns;
 /// otherwise `audio` is left as it was and `false` is returned (use
 /// [`collect_chunks`] then).
-pub fn concatenate_in_place(audio: &mut Vec<f32>, chunks: &[SpeechChunk]) -> bool {
+pub fn concatenate_in_place<T: Copy>(audio: &mut Vec<T>, chunks: &[SpeechChunk]) -> bool {
     let mut previous_end = 0;
     for c in chunks {
         if c.start < previous_end || c.end < c.start || c.end > audio.len() {

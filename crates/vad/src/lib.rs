@@ -28,12 +28,14 @@
 mod chunks;
 mod net;
 pub mod onnx;
+mod samples;
 mod timestamps;
 
 use std::path::PathBuf;
 
 pub use chunks::{collect_chunks, concatenate_in_place, CollectedChunk, SpeechTimestampsMap};
 pub use net::{SileroVad, WINDOW_SAMPLES};
+pub use samples::Samples;
 pub use timestamps::{timestamps_from_probs, SpeechChunk, VadOptions};
 
 /// Errors of loading or running the VAD.
@@ -66,10 +68,11 @@ pub enum VadError {
 
 impl SileroVad {
     /// faster-whisper's `get_speech_timestamps` (§8.3–§8.5): the speech
-    /// segments of `samples` (16 kHz mono), in samples of the input.
-    pub fn speech_timestamps(
+    /// segments of `samples` (16 kHz mono, f32 or i16), in samples of the
+    /// input.
+    pub fn speech_timestamps<S: Samples + ?Sized>(
         &self,
-        samples: &[f32],
+        samples: &S,
         opts: &VadOptions,
     ) -> Result<Vec<SpeechChunk>, VadError> {
         opts.validate()?;

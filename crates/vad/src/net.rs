@@ -13,7 +13,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::onnx::{read_initializers, Tensor};
-use crate::VadError;
+use crate::{Samples, VadError};
 
 /// Samples per VAD chunk at 16 kHz; probability `i` covers samples
 /// `[512·i, 512·i + 512)` (§8.3).
@@ -183,7 +183,7 @@ impl SileroVad {
     /// mono), as faster-whisper's `SileroVADModel` computes it: padding and
     /// the tail-zeroing quirk of §8.3, state starting at zero. Returns
     /// `samples.len() / 512 + 1` values.
-    pub fn speech_probs(&self, samples: &[f32]) -> Vec<f32> {
+    pub fn speech_probs<S: Samples + ?Sized>(&self, samples: &S) -> Vec<f32> {
         let rows = samples.len() / WINDOW_SAMPLES + 1;
         let mut probs = Vec::with_capacity(rows);
         let mut h = [0f32; HIDDEN];
@@ -214,8 +214,8 @@ impl SileroVad {
     }
 
     /// Builds row `i` of §8.3 into `out` (576 values).
-    fn row(samples: &[f32], i: usize, rows: usize, out: &mut [f32]) {
-        let at = |j: usize| samples.get(j).copied().unwrap_or(0.0);
+    fn row<S: Samples + ?Sized>(samples: &S, i: usize, rows: usize, out: &mut [f32]) {
+        let at = |j: usize| samples.at(j);
         let chunk = i * WINDOW_SAMPLES;
         for (k, o) in out[..CONTEXT].iter_mut().enumerate() {
             // Row 0's context is zeros; later rows take the previous chunk's tail.
@@ -234,7 +234,13 @@ impl SileroVad {
 
     /// Rows `start..start + out.len()/128` (clipped to `rows`) through the STFT
     /// and the four convolutions; writes 128 features per row.
-    fn encode_block(&self, samples: &[f32], start: usize, rows: usize, out: &mut [f32]) {
+    fn encode_block<S: Samples + ?Sized>(
+        &self,
+        samples: &S,
+        start: usize,
+        rows: usize,
+        out: &mut [f32],
+    ) {
         let n = out.len() / HIDDEN;
         debug_assert!(start + n <= rows);
         // §8.2 step 1–2: reflect-pad each row and cut frames 1..=4.
