@@ -207,6 +207,11 @@ pub struct Opened {
 }
 
 impl AnyBackend {
+    /// Whether this is a GPU (Vulkan) backend.
+    pub fn is_gpu(&self) -> bool {
+        !matches!(self, AnyBackend::Cpu(_))
+    }
+
     /// The model this backend runs. With int8 compute the CPU backend frees
     /// the model's float tensors when it holds the only reference, so callers
     /// should hand their `Arc` to [`AnyBackend::open`] and read it back here.

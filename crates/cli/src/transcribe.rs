@@ -68,6 +68,17 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         eprintln!("vkwhisper: device auto: {}", opened.picked);
     }
     let backend = opened.backend;
+    if backend.is_gpu() && !a.quiet {
+        use vkw_backend::ComputeType as C;
+        let ct = a.compute_type()?;
+        if !matches!(ct, C::Default | C::Auto | C::Float32 | C::Float16) {
+            // The Vulkan kernels read float16 (or float32) weights only; say
+            // so rather than let the flag look effective (docs/GPU.md).
+            eprintln!(
+                "vkwhisper: note: --compute-type {ct} applies to the CPU backend; on Vulkan the weights are read as float16 (float32 without SHADER_F16) and computed in float32"
+            );
+        }
+    }
     let model = backend.model().clone();
     let load_s = started.elapsed().as_secs_f64();
     let transcriber = Transcriber::new(&backend, &model);

@@ -258,6 +258,8 @@ fn device_vulkan_transcribes_and_auto_says_what_it_picked() {
             "vulkan",
             "--beam-size",
             "1",
+            "--compute-type",
+            "int8",
             "--model",
         ])
         .arg(&dir)
@@ -265,10 +267,16 @@ fn device_vulkan_transcribes_and_auto_says_what_it_picked() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
     assert!(
         out.contains("ask not what your country can do for you"),
         "{out}"
+    );
+    // int8 compute is the CPU backend's: Vulkan says what it does instead.
+    assert!(
+        err.contains("--compute-type int8 applies to the CPU backend"),
+        "{err}"
     );
     // auto on a machine whose only Vulkan device is software picks the CPU
     // backend; either way it says so on one stderr line.
