@@ -72,10 +72,10 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         use vkw_backend::ComputeType as C;
         let ct = a.compute_type()?;
         if !matches!(ct, C::Default | C::Auto | C::Float32 | C::Float16) {
-            // The Vulkan kernels read float16 (or float32) weights only; say
+            // The Vulkan kernels compute in float32 on float16/float32 weights; say
             // so rather than let the flag look effective (docs/GPU.md).
             eprintln!(
-                "vkwhisper: note: --compute-type {ct} applies to the CPU backend; on Vulkan the weights are read as float16 (float32 without SHADER_F16) and computed in float32"
+                "vkwhisper: note: --compute-type {ct} applies to the CPU backend; Vulkan computes in float32 (float16 weights stay float16 where the GPU reads them, int8 weights are dequantised)"
             );
         }
     }
