@@ -24,6 +24,9 @@ mod ffmpeg;
 pub mod mel;
 mod mp4;
 mod pcm;
+mod samples;
+
+pub use samples::{s16_to_f32, Samples};
 
 use std::io::Read;
 use std::path::Path;

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use crate::Samples;
+
 use rayon::prelude::*;
 use realfft::{RealFftPlanner, RealToComplex};
 
@@ -189,13 +191,14 @@ impl Pcm<'_> {
         }
     }
 
-    /// Sample `j` (0 past the end: the tail padding of step 1). An s16 value
-    /// gives exactly the f32 `x / 32768` that [`crate::load_audio`] returns.
+    /// Sample `j` (0 past the end: the tail padding of step 1), as
+    /// [`Samples::at`] reads it (an s16 value gives exactly the f32 that
+    /// [`crate::load_audio`] returns).
     #[inline]
     fn at(&self, j: usize) -> f64 {
         match self {
-            Pcm::F32(s) => s.get(j).map_or(0.0, |&x| f64::from(x)),
-            Pcm::S16(s) => s.get(j).map_or(0.0, |&x| f64::from(f32::from(x) / 32768.0)),
+            Pcm::F32(s) => f64::from(s.at(j)),
+            Pcm::S16(s) => f64::from(s.at(j)),
         }
     }
 }

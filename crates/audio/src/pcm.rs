@@ -83,7 +83,7 @@ impl PcmStore for Vec<f32> {
         self.extend(xs.iter().map(|&x| quantise_s16(x)));
     }
     fn from_s16(s: Vec<i16>) -> Self {
-        s.iter().map(|&x| f32::from(x) / 32768.0).collect()
+        s.iter().map(|&x| crate::s16_to_f32(x)).collect()
     }
     fn edit(self, edit: crate::mp4::Edit, rate: f64) -> Self {
         crate::mp4::apply(self, edit, rate)

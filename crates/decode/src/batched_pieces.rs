@@ -24,7 +24,7 @@ impl<B: Backend> Transcriber<'_, B> {
     ///
     /// Memory: a piece's audio and features exist only while its batch is
     /// encoded; nothing proportional to the input is held besides `samples`.
-    pub fn transcribe_batched_samples<S: vkw_vad::Samples + ?Sized>(
+    pub fn transcribe_batched_samples<S: vkw_audio::Samples + ?Sized>(
         &self,
         samples: &S,
         vad: crate::VadFilter<'_>,
@@ -82,7 +82,7 @@ impl<B: Backend> Transcriber<'_, B> {
     /// timed from the clip's start in `samples` (no timestamp map). A clip
     /// longer than 30 s is decoded as consecutive 30 s pieces, where
     /// faster-whisper would transcribe only its first 30 s.
-    pub fn transcribe_batched_clips<S: vkw_vad::Samples + ?Sized>(
+    pub fn transcribe_batched_clips<S: vkw_audio::Samples + ?Sized>(
         &self,
         samples: &S,
         batch_size: usize,
@@ -134,19 +134,13 @@ pub(super) fn clip_samples(
     seconds: &[f64],
     n: usize,
 ) -> Result<Vec<vkw_vad::SpeechChunk>, DecodeError> {
-    let mut points: Vec<usize> = seconds
+    let points = seconds
         .iter()
         .map(|&s| ((s * RATE) as usize).min(n))
         .collect();
-    if points.is_empty() {
-        points.push(0);
-    }
-    if points.len() % 2 == 1 {
-        points.push(n);
-    }
-    let mut out: Vec<vkw_vad::SpeechChunk> = Vec::with_capacity(points.len() / 2);
-    for (i, p) in points.chunks(2).enumerate() {
-        let (start, end) = (p[0], p[1]);
+    let pairs = crate::options::clip_pairs(points, n);
+    let mut out: Vec<vkw_vad::SpeechChunk> = Vec::with_capacity(pairs.len());
+    for (i, (start, end)) in pairs.into_iter().enumerate() {
         if end < start {
             return Err(DecodeError::InvalidOption(format!(
                 "clip_timestamps: clip {} ends ({} s) before it starts ({} s)",

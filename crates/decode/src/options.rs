@@ -172,15 +172,21 @@ pub fn parse_clip_timestamps(text: &str) -> Result<Vec<f64>, DecodeError> {
 /// Clip boundaries in frames (spec §6.10): `round(sec · 100)` with Python's
 /// round-half-to-even, paired up, a missing final end = `content_frames`.
 pub fn clip_frames(clip_timestamps: &[f64], content_frames: usize) -> Vec<(usize, usize)> {
-    let mut points: Vec<usize> = clip_timestamps
+    let points = clip_timestamps
         .iter()
         .map(|s| (s * 100.0).round_ties_even().max(0.0) as usize)
         .collect();
+    clip_pairs(points, content_frames)
+}
+
+/// Clip points (in frames or samples) paired up as faster-whisper does:
+/// none = the whole input, a missing final end = `end`.
+pub(crate) fn clip_pairs(mut points: Vec<usize>, end: usize) -> Vec<(usize, usize)> {
     if points.is_empty() {
         points.push(0);
     }
     if points.len() % 2 == 1 {
-        points.push(content_frames);
+        points.push(end);
     }
     points.chunks(2).map(|p| (p[0], p[1])).collect()
 }

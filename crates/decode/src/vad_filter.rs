@@ -5,11 +5,11 @@
 
 use crate::{DecodeError, TranscribeOptions, Transcriber};
 use vkw_audio::mel::MelWindows;
+use vkw_audio::Samples;
 use vkw_backend::Backend;
 use vkw_segments::{Segment, TranscriptionInfo};
 use vkw_vad::{
-    collect_chunks, concatenate_in_place, Samples, SileroVad, SpeechChunk, SpeechTimestampsMap,
-    VadOptions,
+    collect_chunks, concatenate_in_place, SileroVad, SpeechChunk, SpeechTimestampsMap, VadOptions,
 };
 
 /// Samples per second of the decoder's input.

@@ -28,14 +28,13 @@
 mod chunks;
 mod net;
 pub mod onnx;
-mod samples;
 mod timestamps;
 
 use std::path::PathBuf;
+use vkw_audio::Samples;
 
 pub use chunks::{collect_chunks, concatenate_in_place, CollectedChunk, SpeechTimestampsMap};
 pub use net::{SileroVad, WINDOW_SAMPLES};
-pub use samples::Samples;
 pub use timestamps::{timestamps_from_probs, SpeechChunk, VadOptions};
 
 /// Errors of loading or running the VAD.

@@ -13,7 +13,8 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::onnx::{read_initializers, Tensor};
-use crate::{Samples, VadError};
+use crate::VadError;
+use vkw_audio::Samples;
 
 /// Samples per VAD chunk at 16 kHz; probability `i` covers samples
 /// `[512·i, 512·i + 512)` (§8.3).

@@ -1,6 +1,6 @@
-//! The 16 kHz mono input the VAD and the speech pieces read: f32 samples, or
-//! the signed 16-bit values that stand for `x / 32768` (half the memory of
-//! a long input; `vkw_audio::load_audio_s16`).
+//! 16 kHz mono samples as the log-mel, the VAD and the speech pieces read
+//! them: f32, or the signed 16-bit values that stand for `x / 32768` (half
+//! the memory of a long input; [`crate::load_audio_s16`]).
 
 use std::ops::Range;
 
@@ -15,11 +15,18 @@ pub trait Samples: Sync {
     }
 
     /// Sample `j` as f32 (0 past the end). An i16 value `v` reads as
-    /// `v / 32768`, exactly the f32 `vkw_audio::load_audio` gives.
+    /// `v / 32768` ([`s16_to_f32`]), exactly the f32 [`crate::load_audio`] gives.
     fn at(&self, j: usize) -> f32;
 
     /// Appends samples `range` (clipped to the input) as f32 to `out`.
     fn extend_f32(&self, range: Range<usize>, out: &mut Vec<f32>);
+}
+
+/// The f32 a 16-bit sample stands for: `v / 32768`, exactly the value
+/// [`crate::load_audio`] returns for it (spec §4.1).
+#[inline]
+pub fn s16_to_f32(v: i16) -> f32 {
+    f32::from(v) / 32768.0
 }
 
 fn clip(range: Range<usize>, n: usize) -> Range<usize> {
@@ -49,15 +56,11 @@ impl Samples for [i16] {
 
     #[inline]
     fn at(&self, j: usize) -> f32 {
-        self.get(j).map_or(0.0, |&v| f32::from(v) / 32768.0)
+        self.get(j).map_or(0.0, |&v| s16_to_f32(v))
     }
 
     fn extend_f32(&self, range: Range<usize>, out: &mut Vec<f32>) {
-        out.extend(
-            self[clip(range, self.len())]
-                .iter()
-                .map(|&v| f32::from(v) / 32768.0),
-        );
+        out.extend(self[clip(range, self.len())].iter().map(|&v| s16_to_f32(v)));
     }
 }
 
