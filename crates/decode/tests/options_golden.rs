@@ -12,70 +12,12 @@
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
-use vkw_decode::{parse_clip_timestamps, TranscribeOptions, Transcriber};
+use vkw_decode::Transcriber;
 use vkw_model::WhisperModel;
 use vkw_segments::Segment;
 use vkw_testkit::{fixtures, model_dir};
 
-fn options(kwargs: &serde_json::Value) -> TranscribeOptions {
-    let mut o = TranscribeOptions::default();
-    let kw = kwargs.as_object().unwrap();
-    for (k, v) in kw {
-        match k.as_str() {
-            "hotwords" => o.hotwords = v.as_str().map(String::from),
-            "prefix" => o.prefix = v.as_str().map(String::from),
-            "initial_prompt" => o.initial_prompt = v.as_str().map(String::from),
-            "clip_timestamps" => {
-                o.clip_timestamps = parse_clip_timestamps(v.as_str().unwrap()).unwrap()
-            }
-            "max_new_tokens" => o.max_new_tokens = v.as_u64().map(|n| n as usize),
-            "suppress_blank" => o.suppress_blank = v.as_bool().unwrap(),
-            "suppress_tokens" => {
-                o.suppress_tokens = Some(
-                    v.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_i64().unwrap())
-                        .collect(),
-                )
-            }
-            "max_initial_timestamp" => o.max_initial_timestamp = v.as_f64().unwrap(),
-            "repetition_penalty" => o.repetition_penalty = v.as_f64().unwrap() as f32,
-            "no_repeat_ngram_size" => o.no_repeat_ngram_size = v.as_u64().unwrap() as usize,
-            "length_penalty" => o.length_penalty = v.as_f64().unwrap() as f32,
-            "patience" => o.patience = v.as_f64().unwrap() as f32,
-            "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
-            "without_timestamps" => o.without_timestamps = v.as_bool().unwrap(),
-            "condition_on_previous_text" => o.condition_on_previous_text = v.as_bool().unwrap(),
-            "temperature" => {
-                o.temperatures = v
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_f64().unwrap())
-                    .collect()
-            }
-            "language" => o.language = v.as_str().map(String::from),
-            "task" => {
-                o.task = match v.as_str().unwrap() {
-                    "translate" => vkw_decode::Task::Translate,
-                    _ => vkw_decode::Task::Transcribe,
-                }
-            }
-            "multilingual" => o.multilingual = v.as_bool().unwrap(),
-            "language_detection_segments" => {
-                o.language_detection_segments = v.as_u64().unwrap() as usize
-            }
-            "language_detection_threshold" => o.language_detection_threshold = v.as_f64().unwrap(),
-            "word_timestamps" => o.word_timestamps = v.as_bool().unwrap(),
-            "hallucination_silence_threshold" => o.hallucination_silence_threshold = v.as_f64(),
-            "prepend_punctuations" => o.prepend_punctuations = v.as_str().unwrap().into(),
-            "append_punctuations" => o.append_punctuations = v.as_str().unwrap().into(),
-            other => panic!("golden_options.json uses an option this test does not map: {other}"),
-        }
-    }
-    o
-}
+mod common;
 
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap()
@@ -98,7 +40,7 @@ fn option_parity_with_faster_whisper() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let rel = case["file"].as_str().unwrap();
-        let opts = options(&case["kwargs"]);
+        let opts = common::fw_options(&case["kwargs"]);
         let wanted = case["model"].as_str().unwrap();
         let (_, model, backend) = engines.iter().find(|(n, _, _)| *n == wanted).unwrap();
         let t = Transcriber::new(backend, model);

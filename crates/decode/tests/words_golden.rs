@@ -14,6 +14,8 @@ use vkw_model::WhisperModel;
 use vkw_segments::Segment;
 use vkw_testkit::{fixtures, model_dir};
 
+mod common;
+
 /// Word start/end tolerance (the acceptance bound).
 const TIME_TOL: f64 = 0.02;
 
@@ -226,27 +228,7 @@ fn option_cases_with_words() {
             engines.push((name.to_string(), model, backend));
         }
         let (_, model, backend) = engines.iter().find(|(n, _, _)| n == name).unwrap();
-        let mut o = TranscribeOptions::default();
-        for (k, v) in kw {
-            match k.as_str() {
-                "word_timestamps" => o.word_timestamps = v.as_bool().unwrap(),
-                "hallucination_silence_threshold" => o.hallucination_silence_threshold = v.as_f64(),
-                "prepend_punctuations" => o.prepend_punctuations = v.as_str().unwrap().into(),
-                "append_punctuations" => o.append_punctuations = v.as_str().unwrap().into(),
-                "beam_size" => o.beam_size = v.as_u64().unwrap() as usize,
-                "without_timestamps" => o.without_timestamps = v.as_bool().unwrap(),
-                "language" => o.language = v.as_str().map(String::from),
-                "temperature" => {
-                    o.temperatures = v
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|t| t.as_f64().unwrap())
-                        .collect()
-                }
-                other => panic!("word case uses an option this test does not map: {other}"),
-            }
-        }
+        let o = common::fw_options(&case["kwargs"]);
         let rel = case["file"].as_str().unwrap();
         let samples = vkw_audio::load_audio(&fixtures().join(rel)).unwrap();
         let mut got = Vec::new();
