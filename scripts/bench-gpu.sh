@@ -15,7 +15,7 @@ DEVICE=${DEVICE:-vulkan}
 THREADS=${THREADS:-$(nproc)}
 OUT=${OUT:-bench-gpu}
 mkdir -p "$OUT"
-cargo build --release -p vkwhisper
+cargo build --release -p vkwhisper-cli
 target/release/vkwhisper devices | tee "$OUT/devices.txt"
 for dev in "$DEVICE" cpu; do
   echo "== --device $dev"

@@ -27,7 +27,7 @@ if [ -z "$py" ]; then
   py="$work/venv/bin/python"
 fi
 
-cargo build --release -q -p vkwhisper
+cargo build --release -q -p vkwhisper-cli
 cargo build --release -q -p vkw-model --example export_hf
 bin=target/release/vkwhisper
 model=$("$bin" models path tiny.en)

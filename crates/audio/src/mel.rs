@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::Samples;
+use crate::{Pcm, Samples};
 
 use rayon::prelude::*;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -175,39 +175,11 @@ struct Stft<'a> {
     fft: Arc<dyn RealToComplex<f64>>,
 }
 
-/// The samples a spectrogram is computed from: f32 in [-1, 1), or the
-/// signed 16-bit values (half the memory) that stand for `x / 32768`.
-#[derive(Clone, Copy)]
-enum Pcm<'a> {
-    F32(&'a [f32]),
-    S16(&'a [i16]),
-}
-
-impl Pcm<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Pcm::F32(s) => s.len(),
-            Pcm::S16(s) => s.len(),
-        }
-    }
-
-    /// Sample `j` (0 past the end: the tail padding of step 1), as
-    /// [`Samples::at`] reads it (an s16 value gives exactly the f32 that
-    /// [`crate::load_audio`] returns).
-    #[inline]
-    fn at(&self, j: usize) -> f64 {
-        match self {
-            Pcm::F32(s) => f64::from(s.at(j)),
-            Pcm::S16(s) => f64::from(s.at(j)),
-        }
-    }
-}
-
 impl<'a> Stft<'a> {
     fn new(samples: Pcm<'a>, n_mels: usize) -> Self {
         Self {
-            samples,
             padded_len: samples.len() + TAIL_PADDING,
+            samples,
             n_mels,
             window: hann_window(),
             filters: sparse_filters(n_mels),
@@ -278,8 +250,8 @@ impl<'a> Stft<'a> {
     /// Steps 2–8 for frame `t`.
     fn log_frame(&self, s: &mut Scratch, t: usize, out_frame: &mut [f32]) {
         let m = self.padded_len;
-        let samples = self.samples;
-        let signal = |j: usize| -> f64 { samples.at(j) };
+        let samples = self.samples.view();
+        let signal = |j: usize| -> f64 { f64::from(samples.at(j)) };
         let half = (N_FFT / 2) as isize;
         // Frame t covers padded samples [160t, 160t + 400), i.e. original
         // positions 160t - 200 .. 160t + 200 (step 2's reflect padding).
@@ -323,7 +295,7 @@ impl LogMel {
     /// Hann 400, rfft, |X|^2, drop last frame, mel, log10(max(.,1e-10)), clamp to global max-8,
     /// (x+4)/4.
     pub fn compute(samples: &[f32], n_mels: usize) -> LogMel {
-        let stft = Stft::new(Pcm::F32(samples), n_mels);
+        let stft = Stft::new(Pcm::from(samples), n_mels);
         let n_frames = stft.n_frames();
         // Frame-major log10 values, computed in parallel blocks of frames.
         let mut frame_major = vec![0f32; n_frames * n_mels];
@@ -453,18 +425,27 @@ pub struct MelWindows<'a> {
 impl<'a> MelWindows<'a> {
     /// Prepare windows of `samples` (16 kHz mono) with `n_mels` bands.
     pub fn new(samples: &'a [f32], n_mels: usize) -> Self {
-        Self::over(Stft::new(Pcm::F32(samples), n_mels))
+        Self::from_pcm(Pcm::from(samples), n_mels)
     }
 
     /// The same from signed 16-bit samples ([`crate::load_audio_s16`]),
     /// which stand for `x / 32768`: identical windows, half the PCM memory.
     pub fn from_s16(samples: &'a [i16], n_mels: usize) -> Self {
-        Self::over(Stft::new(Pcm::S16(samples), n_mels))
+        Self::from_pcm(Pcm::from(samples), n_mels)
     }
 
-    fn over(stft: Stft<'a>) -> Self {
+    /// Windows of `samples`, owned or borrowed (an owned input lives as
+    /// long as the windows, e.g. inside a transcription that outlives its
+    /// caller's frame).
+    pub fn from_pcm(samples: Pcm<'a>, n_mels: usize) -> Self {
+        let stft = Stft::new(samples, n_mels);
         let floor = stft.global_max() - 8.0;
         Self { stft, floor }
+    }
+
+    /// The samples the windows are computed from.
+    pub fn samples(&self) -> &Pcm<'a> {
+        &self.stft.samples
     }
 }
 

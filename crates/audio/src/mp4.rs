@@ -46,7 +46,9 @@ pub(crate) fn edit_list<S: Read + Seek + ?Sized>(src: &mut S) -> Option<Edit> {
         }
         if &h[4..8] == b"moov" {
             let len = size - header;
-            if len > MAX_MOOV {
+            // Allocate only what the file can hold: a declared size past its
+            // end is a damaged box.
+            if len > MAX_MOOV || pos.checked_add(size)? > end {
                 return None;
             }
             let mut moov = vec![0u8; len as usize];

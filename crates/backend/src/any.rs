@@ -7,7 +7,7 @@
 use crate::cpu::{CpuBackend, CpuEncoded, CpuState};
 #[cfg(feature = "vulkan")]
 use crate::vulkan::{VulkanBackend, VulkanEncoded, VulkanState};
-use crate::{Alignment, Backend, BackendError, LogitsAt};
+use crate::{Alignment, Backend, BackendError, LogitsAt, TopK, TopRequest};
 use std::sync::Arc;
 use vkw_model::{HParams, WhisperModel};
 
@@ -32,6 +32,9 @@ pub struct AdapterDesc {
     pub f16: bool,
     /// The adapter supports subgroup operations.
     pub subgroups: bool,
+    /// The many-row matmul this adapter gets in the float16 modes:
+    /// `coopmat` (f16 cooperative matrices: matrix cores) or `simt`.
+    pub matmul: &'static str,
 }
 
 impl AdapterDesc {
@@ -78,10 +81,11 @@ impl DeviceKind {
     }
 }
 
-/// What `--device` / `VKWHISPER_DEVICE` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which device to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceRequest {
     /// The best device: a hardware Vulkan GPU, else the CPU backend.
+    #[default]
     Auto,
     /// The CPU backend.
     Cpu,
@@ -127,6 +131,19 @@ pub fn vulkan_adapters() -> Result<Vec<AdapterDesc>, String> {
     }
 }
 
+/// **For a program's `main()` only, before it starts any thread**: disable
+/// Mesa's implicit Vulkan device-select layer for this process by setting
+/// `NODEVICE_SELECT=1` (unless the user set it). The layer only reorders
+/// adapters (vkwhisper picks its own, see [`auto_adapter`]), and without a
+/// display it prints "error: XDG_RUNTIME_DIR is invalid" at every adapter
+/// enumeration. It changes the process environment, which is unsound while
+/// other threads may read it, so the library itself never calls this.
+pub fn quiet_device_select_layer() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 /// Check, before any model is loaded, that the Vulkan adapter `req` names
 /// exists (no-op for `auto` and `cpu`): the error says what is missing.
 pub fn check_request(req: DeviceRequest) -> Result<(), String> {
@@ -145,7 +162,7 @@ pub fn check_request(req: DeviceRequest) -> Result<(), String> {
 
 #[cfg(not(feature = "vulkan"))]
 const NO_VULKAN_BUILD: &str =
-    "this vkwhisper was built without Vulkan support (cargo feature `vulkan`): rebuild with default features, or use --device cpu";
+    "this vkwhisper was built without Vulkan support (cargo feature `vulkan`): rebuild with default features, or use the CPU backend";
 
 /// The adapter `auto` uses, if any: a discrete GPU, else an integrated one,
 /// else a virtual/other GPU. A software Vulkan device (type cpu, e.g.
@@ -212,6 +229,60 @@ impl AnyBackend {
         !matches!(self, AnyBackend::Cpu(_))
     }
 
+    /// The compute type the backend computes with (`auto`/`default` resolved).
+    pub fn compute_type(&self) -> crate::ComputeType {
+        match self {
+            AnyBackend::Cpu(b) => b.compute_type(),
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan(b) => match b.precision() {
+                crate::vulkan::Precision::Float32 => crate::ComputeType::Float32,
+                crate::vulkan::Precision::Float16 => crate::ComputeType::Float16,
+                crate::vulkan::Precision::Int8 { rest_f16: true } => {
+                    crate::ComputeType::Int8Float16
+                }
+                crate::vulkan::Precision::Int8 { rest_f16: false } => {
+                    crate::ComputeType::Int8Float32
+                }
+            },
+        }
+    }
+
+    /// The CPU backend's thread pool size; `None` for a GPU backend.
+    pub fn cpu_threads(&self) -> Option<usize> {
+        match self {
+            AnyBackend::Cpu(b) => Some(b.threads()),
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan(_) => None,
+        }
+    }
+
+    /// Run `f` in the CPU backend's thread pool (see
+    /// [`CpuBackend::install`]); a GPU backend runs it on the caller's thread.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match self {
+            AnyBackend::Cpu(b) => b.install(f),
+            #[cfg(feature = "vulkan")]
+            AnyBackend::Vulkan(_) => f(),
+        }
+    }
+
+    /// The Vulkan backend's per-decoder-step counters so far (`None` for
+    /// the CPU backend); `Display` gives one `key=value` line body.
+    #[cfg(feature = "vulkan")]
+    pub fn step_stats(&self) -> Option<crate::vulkan::StepStats> {
+        match self {
+            AnyBackend::Cpu(_) => None,
+            AnyBackend::Vulkan(b) => Some(b.step_stats()),
+        }
+    }
+
+    /// The Vulkan backend's per-decoder-step counters (none in a build
+    /// without the `vulkan` feature).
+    #[cfg(not(feature = "vulkan"))]
+    pub fn step_stats(&self) -> Option<std::convert::Infallible> {
+        None
+    }
+
     /// The model this backend runs. With int8 compute the CPU backend frees
     /// the model's float tensors when it holds the only reference, so callers
     /// should hand their `Arc` to [`AnyBackend::open`] and read it back here.
@@ -226,13 +297,27 @@ impl AnyBackend {
     /// Open the device `req` asks for. `auto` falls back to the CPU backend
     /// (saying why in [`Opened::picked`]); an explicit Vulkan request never
     /// falls back: no loader, driver or device is an error naming the fix.
-    /// `compute_type` applies to the CPU backend; the Vulkan backend reads
-    /// float16 weights where the adapter can and computes in float32.
+    /// `compute_type` is resolved per backend: on Vulkan `default`/`auto`
+    /// mean float16, `float32` is token-identical with the CPU backend, the
+    /// int8 types keep int8 weights on the GPU ([`crate::vulkan::Precision`]);
+    /// [`Opened::picked`] says what runs.
     pub fn open(
         model: Arc<WhisperModel>,
         req: DeviceRequest,
         threads: usize,
         compute_type: crate::ComputeType,
+    ) -> Result<Opened, BackendError> {
+        Self::open_cached(model, req, threads, compute_type, None)
+    }
+
+    /// [`Self::open`], a Vulkan backend keeping its compiled pipelines in
+    /// `pipeline_cache` (a directory) across runs where the driver allows.
+    pub fn open_cached(
+        model: Arc<WhisperModel>,
+        req: DeviceRequest,
+        threads: usize,
+        compute_type: crate::ComputeType,
+        pipeline_cache: Option<&std::path::Path>,
     ) -> Result<Opened, BackendError> {
         let cpu = |model, why: String| -> Result<Opened, BackendError> {
             let b = CpuBackend::with_compute_type(model, threads, compute_type)?;
@@ -248,10 +333,10 @@ impl AnyBackend {
                 Ok(list) => match auto_adapter(&list) {
                     Some(a) => {
                         let (index, desc) = (a.index, describe(a));
-                        match open_vulkan(model.clone(), index) {
-                            Ok(b) => Ok(Opened {
+                        match open_vulkan(model.clone(), index, compute_type, pipeline_cache) {
+                            Ok((b, how)) => Ok(Opened {
                                 backend: b,
-                                picked: desc,
+                                picked: format!("{desc}{how}"),
                             }),
                             Err(e @ BackendError::OutOfMemory(_)) => Err(e),
                             Err(e) => cpu(model, format!("; Vulkan device {index} failed: {e}")),
@@ -263,7 +348,12 @@ impl AnyBackend {
                             .into(),
                     ),
                 },
-                Err(why) => cpu(model, format!("; no Vulkan GPU: {why}")),
+                // One short line: the driver advice is for `vkwhisper
+                // devices` and an explicit `--device vulkan`'s error.
+                Err(_) => cpu(
+                    model,
+                    "; no Vulkan GPU found (`vkwhisper devices` says why)".into(),
+                ),
             },
             DeviceRequest::Vulkan(n) => {
                 let list = vulkan_adapters().map_err(BackendError::Device)?;
@@ -278,9 +368,10 @@ impl AnyBackend {
                     None => auto_adapter(&list).unwrap_or(&list[0]),
                 };
                 let desc = describe(a);
+                let (backend, how) = open_vulkan(model, a.index, compute_type, pipeline_cache)?;
                 Ok(Opened {
-                    backend: open_vulkan(model, a.index)?,
-                    picked: desc,
+                    backend,
+                    picked: format!("{desc}{how}"),
                 })
             }
         }
@@ -297,13 +388,30 @@ fn describe(a: &AdapterDesc) -> String {
     )
 }
 
+/// The Vulkan backend on adapter `index`, and ", compute type X" (with a
+/// note when X is not what `ct` names) for [`Opened::picked`].
 #[cfg(feature = "vulkan")]
-fn open_vulkan(model: Arc<WhisperModel>, index: usize) -> Result<AnyBackend, BackendError> {
-    Ok(AnyBackend::Vulkan(VulkanBackend::new(model, index)?))
+fn open_vulkan(
+    model: Arc<WhisperModel>,
+    index: usize,
+    ct: crate::ComputeType,
+    cache: Option<&std::path::Path>,
+) -> Result<(AnyBackend, String), BackendError> {
+    let b = VulkanBackend::with_options(model, index, ct, cache)?;
+    let mut how = format!(", compute type {}", b.precision().name());
+    if let Some(note) = b.precision_note() {
+        how.push_str(&format!(" ({note})"));
+    }
+    Ok((AnyBackend::Vulkan(b), how))
 }
 
 #[cfg(not(feature = "vulkan"))]
-fn open_vulkan(_model: Arc<WhisperModel>, _index: usize) -> Result<AnyBackend, BackendError> {
+fn open_vulkan(
+    _model: Arc<WhisperModel>,
+    _index: usize,
+    _ct: crate::ComputeType,
+    _cache: Option<&std::path::Path>,
+) -> Result<(AnyBackend, String), BackendError> {
     Err(BackendError::Device(NO_VULKAN_BUILD.into()))
 }
 
@@ -438,6 +546,22 @@ impl Backend for AnyBackend {
             _ => Err(mismatch()),
         }
     }
+
+    fn decode_top(
+        &self,
+        state: &mut AnyState,
+        tokens: &[u32],
+        req: &TopRequest<'_>,
+        out: &mut TopK,
+    ) -> Result<(), BackendError> {
+        match (self, state) {
+            (AnyBackend::Cpu(b), AnyState::Cpu(s)) => b.decode_top(s, tokens, req, out),
+            #[cfg(feature = "vulkan")]
+            (AnyBackend::Vulkan(b), AnyState::Vulkan(s)) => b.decode_top(s, tokens, req, out),
+            #[cfg(feature = "vulkan")]
+            _ => Err(mismatch()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -455,6 +579,7 @@ mod tests {
             driver_info: String::new(),
             f16: true,
             subgroups: true,
+            matmul: "simt",
         }
     }
 

@@ -11,12 +11,13 @@ use std::str::FromStr;
 /// everything else, since float16/bfloat16 arithmetic has no CPU speed
 /// advantage; `float16`/`bfloat16` keep the weights in that type (half the
 /// memory traffic of float32) and accumulate in float32.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ComputeType {
     /// The fastest type that keeps faster-whisper's accuracy on this device
     /// (int8 on a CPU with int8 SIMD kernels).
     Auto,
     /// The type the model is stored in (CTranslate2's `default`).
+    #[default]
     Default,
     /// int8 weights and activations in the Linear layers, float32 elsewhere.
     Int8,

@@ -8,7 +8,7 @@ pub enum BackendError {
     #[error(transparent)]
     Model(#[from] vkw_model::ModelError),
     /// The device ran out of memory.
-    #[error("out of memory: {0} (try a smaller model or --device cpu)")]
+    #[error("out of memory: {0} (try a smaller model or the CPU backend)")]
     OutOfMemory(String),
     /// The backend does not implement this operation (yet).
     #[error("not supported by this backend: {0}")]

@@ -10,11 +10,13 @@ pub mod any;
 mod compute_type;
 pub mod cpu;
 mod error;
+pub mod logits;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
 pub use compute_type::ComputeType;
 pub use error::BackendError;
+pub use logits::{Candidate, LogitMasks, RowRule, TopK, TopRequest};
 use vkw_model::HParams;
 
 /// Which input positions of a [`Backend::decode`] call produce logits.
@@ -111,4 +113,21 @@ pub trait Backend: Send + Sync {
     /// Reorder, drop or replicate sequences: new sequence `i` continues old
     /// sequence `origins[i]` (beam search; `[0; n]` expands one sequence to n).
     fn reorder(&self, state: &mut Self::State, origins: &[usize]) -> Result<(), BackendError>;
+
+    /// One decoding step (`tokens`: one per sequence) that returns, instead
+    /// of the logits, each row's best `req.k` candidates after the logit
+    /// rules, log-softmax and the row's score ([`logits`]), plus the
+    /// no-speech probability when asked: what a temperature-0 search needs.
+    /// The default is the CPU reference ([`logits::reference_top`] over
+    /// [`Backend::decode`]); a GPU backend computes it on the device and
+    /// reads back a few candidates per row instead of the vocabulary.
+    fn decode_top(
+        &self,
+        state: &mut Self::State,
+        tokens: &[u32],
+        req: &TopRequest<'_>,
+        out: &mut TopK,
+    ) -> Result<(), BackendError> {
+        logits::reference_top(self, state, tokens, req, out)
+    }
 }

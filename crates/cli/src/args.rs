@@ -5,12 +5,82 @@
 use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
-use vkw_backend::any::DeviceRequest;
-use vkw_decode::{parse_clip_timestamps, Task, TranscribeOptions};
+use vkwhisper::{
+    parse_clip_timestamps, ComputeType, DecodeOptions, Device, Task, TranscribeOptions,
+};
 
 /// `--device`: auto, cpu, vulkan or vulkan:N.
-fn parse_device(s: &str) -> Result<DeviceRequest, String> {
+fn parse_device(s: &str) -> Result<Device, String> {
     s.parse()
+}
+
+/// A library message about an option (faster-whisper's snake_case names,
+/// as whole words) with the names spelled as this command's flags.
+pub fn with_flag_names(msg: &str) -> String {
+    const VAD: [&str; 6] = [
+        "threshold",
+        "neg_threshold",
+        "min_speech_duration_ms",
+        "max_speech_duration_s",
+        "min_silence_duration_ms",
+        "speech_pad_ms",
+    ];
+    const DECODING: [&str; 25] = [
+        "beam_size",
+        "best_of",
+        "patience",
+        "length_penalty",
+        "repetition_penalty",
+        "no_repeat_ngram_size",
+        "compression_ratio_threshold",
+        "log_prob_threshold",
+        "no_speech_threshold",
+        "condition_on_previous_text",
+        "prompt_reset_on_temperature",
+        "initial_prompt",
+        "hotwords",
+        "suppress_tokens",
+        "without_timestamps",
+        "max_initial_timestamp",
+        "max_new_tokens",
+        "clip_timestamps",
+        "language_detection_threshold",
+        "language_detection_segments",
+        "prepend_punctuations",
+        "append_punctuations",
+        "hallucination_silence_threshold",
+        "batch_size",
+        "temperatures",
+    ];
+    let flag = |word: &str| -> Option<String> {
+        if word == "temperatures" {
+            Some("--temperature".into())
+        } else if DECODING.contains(&word) {
+            Some(format!("--{}", word.replace('_', "-")))
+        } else if VAD.contains(&word) && word.contains('_') {
+            Some(format!("--vad-{}", word.replace('_', "-")))
+        } else {
+            None
+        }
+    };
+    let mut out = String::with_capacity(msg.len() + 16);
+    let mut word = String::new();
+    let is_word = |c: char| c.is_ascii_lowercase() || c == '_';
+    for c in msg.chars().chain(std::iter::once('\0')) {
+        if is_word(c) {
+            word.push(c);
+            continue;
+        }
+        match flag(&word) {
+            Some(f) => out.push_str(&f),
+            None => out.push_str(&word),
+        }
+        word.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[derive(Args, Debug)]
@@ -37,7 +107,7 @@ pub struct TranscribeArgs {
         value_parser = parse_device,
         help_heading = "Model and device"
     )]
-    pub device: DeviceRequest,
+    pub device: Device,
 
     /// Compute type, as CTranslate2 names them: default (as faster-whisper's default: float32 compute on the stored weights, the same transcript), auto (fastest: int8 where the CPU has int8 SIMD), int8, int8_float32, int8_float16, int8_bfloat16, float16, bfloat16, float32.
     #[arg(long, default_value = "default", help_heading = "Model and device")]
@@ -47,7 +117,7 @@ pub struct TranscribeArgs {
     #[arg(short, long, default_value_t = 0, help_heading = "Model and device")]
     pub threads: usize,
 
-    /// Output formats written to --output-dir: txt, srt, vtt, tsv, json, or all (comma-separated). Default: stdout only.
+    /// Output formats written to --output-dir: txt, srt, vtt, tsv, json, lrc, or all (txt,vtt,srt,tsv,json; comma-separated). Default: stdout only.
     #[arg(short = 'f', long, value_name = "FORMATS", help_heading = "Output")]
     pub output_format: Option<String>,
 
@@ -286,7 +356,9 @@ fn opt_f64(name: &str, v: &str) -> Result<Option<f64>> {
 }
 
 impl TranscribeArgs {
-    /// The library options these flags describe.
+    /// The library options these flags describe: faster-whisper's
+    /// `transcribe` defaults, or the batched pipeline's with `--batch-size`,
+    /// overridden by the flags given.
     pub fn options(&self) -> Result<TranscribeOptions> {
         let temperatures = self
             .temperature
@@ -311,7 +383,12 @@ impl TranscribeArgs {
                     .collect::<Result<Vec<_>>>()?,
             )
         };
-        let o = TranscribeOptions {
+        let mut opts = if self.batch_size > 0 {
+            TranscribeOptions::batched(self.batch_size)
+        } else {
+            TranscribeOptions::default()
+        };
+        let o = DecodeOptions {
             language: self.language.clone(),
             task: if self.task == "translate" {
                 Task::Translate
@@ -334,12 +411,14 @@ impl TranscribeArgs {
             condition_on_previous_text: self.condition_on_previous_text,
             prompt_reset_on_temperature: self.prompt_reset_on_temperature,
             initial_prompt: self.initial_prompt.clone(),
+            initial_prompt_tokens: None,
             prefix: self.prefix.clone(),
             hotwords: self.hotwords.clone(),
             suppress_blank: self.suppress_blank,
             suppress_tokens,
-            // FW's batched pipeline defaults to without_timestamps=True (§9.3).
-            without_timestamps: self.without_timestamps.unwrap_or(self.batch_size > 0),
+            without_timestamps: self
+                .without_timestamps
+                .unwrap_or(opts.decoding.without_timestamps),
             max_initial_timestamp: self.max_initial_timestamp,
             max_new_tokens: self.max_new_tokens,
             clip_timestamps: parse_clip_timestamps(&self.clip_timestamps)?,
@@ -351,8 +430,10 @@ impl TranscribeArgs {
             prepend_punctuations: self.prepend_punctuations.clone(),
             append_punctuations: self.append_punctuations.clone(),
             hallucination_silence_threshold: self.hallucination_silence_threshold,
+            token_logprobs: false,
         };
-        o.validate()?;
+        o.validate()
+            .map_err(|e| anyhow::anyhow!(with_flag_names(&e.to_string())))?;
         // As openai-whisper's CLI: the subtitle line options work on words.
         if !self.word_timestamps {
             for (set, flag) in [
@@ -366,10 +447,10 @@ impl TranscribeArgs {
             }
         }
         if let Some(lang) = &self.language {
-            if !vkw_model::LANGUAGES.contains(&lang.as_str()) {
+            if !vkwhisper::LANGUAGES.contains(&lang.as_str()) {
                 bail!(
                     "--language '{lang}' is not a Whisper language code: use one of {}",
-                    vkw_model::LANGUAGES.join(", ")
+                    vkwhisper::LANGUAGES.join(", ")
                 );
             }
         }
@@ -381,22 +462,23 @@ impl TranscribeArgs {
         }
         self.compute_type()?;
         // Bad --vad-* values fail before any model is loaded.
-        crate::vad::options(self, self.batch_size > 0)?;
-        Ok(o)
+        opts.vad = crate::vad::options(self)?;
+        opts.decoding = o;
+        Ok(opts)
     }
 }
 
 impl TranscribeArgs {
     /// `--compute-type` parsed (CTranslate2's names; int16 has no CPU kernels).
-    pub fn compute_type(&self) -> Result<vkw_backend::ComputeType> {
-        let ct: vkw_backend::ComputeType = self.compute_type.parse().map_err(|_| {
+    pub fn compute_type(&self) -> Result<ComputeType> {
+        let ct: ComputeType = self.compute_type.parse().map_err(|_| {
             anyhow::anyhow!(
                 "--compute-type '{}' is unknown: use {}",
                 self.compute_type,
-                vkw_backend::ComputeType::NAMES.join(", ")
+                ComputeType::NAMES.join(", ")
             )
         })?;
-        if ct == vkw_backend::ComputeType::Int16 {
+        if ct == ComputeType::Int16 {
             bail!("--compute-type int16 has no kernels in vkwhisper: use int8 or float32");
         }
         Ok(ct)

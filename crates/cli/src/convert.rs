@@ -4,7 +4,11 @@
 //!
 //! The output is assembled in a hidden temporary directory next to OUT and
 //! renamed into place only when complete and loadable, so an interrupted or
-//! failed conversion never leaves a half-written model behind.
+//! failed conversion never leaves a half-written model behind: SIGINT,
+//! SIGTERM and SIGHUP remove the temporary directory (main.rs), and after a
+//! SIGKILL the next conversion to the same OUT removes what the killed one
+//! left (`.OUT.vkwhisper-convert-<pid>`, and restores an OUT that was moved
+//! aside to `…-<pid>.old` but not yet replaced).
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -41,13 +45,93 @@ pub struct ConvertArgs {
 /// The temporary directory of a conversion in progress, for Ctrl-C.
 static TEMP_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-/// Remove the temporary directory of an unfinished conversion (Ctrl-C).
+/// Remove the temporary directory of an unfinished conversion (called from
+/// the signal handler while the conversion may still be writing into it).
 pub fn remove_temp_dir() {
-    if let Ok(mut t) = TEMP_DIR.lock() {
-        if let Some(dir) = t.take() {
-            let _ = std::fs::remove_dir_all(dir);
+    let dir = match TEMP_DIR.lock() {
+        Ok(mut t) => t.take(),
+        // A panic while the lock was held: the path is still there.
+        Err(poisoned) => poisoned.into_inner().take(),
+    };
+    let Some(dir) = dir else { return };
+    // Move it aside first: the conversion creates files by path, so it can
+    // add nothing to the directory being removed.
+    let doomed = suffixed(&dir, ".removing");
+    let target = if std::fs::rename(&dir, &doomed).is_ok() {
+        doomed
+    } else {
+        dir
+    };
+    for _ in 0..5 {
+        if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `path` with `suffix` appended to its last component (not
+/// `with_extension`, which would replace the `.vkwhisper-convert-<pid>` part).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The marker in the names of our temporary directories next to OUT.
+const TEMP_MARK: &str = ".vkwhisper-convert-";
+
+/// Remove what a killed conversion to `parent/name` left: temporary
+/// directories `.<name>.vkwhisper-convert-<pid>` (and `.removing`) of
+/// processes that no longer exist. An OUT moved aside (`….old`) by a
+/// conversion killed between its two renames is moved back when OUT is
+/// missing, and removed when OUT is there (the replacement completed).
+fn remove_stale(parent: &Path, name: &str) {
+    let prefix = format!(".{name}{TEMP_MARK}");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let out = parent.join(name);
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let (pid, suffix) = rest.split_once('.').unwrap_or((rest, ""));
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || !process_gone(pid, &entry) {
+            continue;
+        }
+        let path = entry.path();
+        match suffix {
+            "" | "removing" => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            "old" if out.symlink_metadata().is_err() => {
+                let _ = std::fs::rename(&path, &out);
+            }
+            "old" => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            _ => {}
         }
     }
+}
+
+/// Whether process `pid` (which wrote `entry`) has ended: exact on Linux
+/// (`/proc`); elsewhere a directory untouched for a day counts as abandoned.
+fn process_gone(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    if cfg!(target_os = "linux") {
+        return !Path::new("/proc").join(pid.to_string()).exists();
+    }
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
 }
 
 fn set_temp_dir(dir: Option<PathBuf>) {
@@ -58,7 +142,7 @@ fn set_temp_dir(dir: Option<PathBuf>) {
 
 /// Where the model argument points: an existing directory, or an installed model.
 fn source_dir(input: &str) -> Result<PathBuf> {
-    let resolved = vkw_hub::resolve(input)?;
+    let resolved = vkwhisper::models::resolve(input)?;
     Ok(resolved.require_installed()?.to_path_buf())
 }
 
@@ -68,6 +152,16 @@ pub fn run(a: ConvertArgs) -> Result<ExitCode> {
     });
     let src = source_dir(&a.input)?;
     let out = a.output.clone();
+    let name = out
+        .file_name()
+        .with_context(|| format!("{}: not a directory name", out.display()))?
+        .to_string_lossy()
+        .to_string();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    remove_stale(&parent, &name);
     let exists = out.exists() || out.symlink_metadata().is_ok();
     if exists && !a.force {
         bail!(
@@ -85,20 +179,11 @@ pub fn run(a: ConvertArgs) -> Result<ExitCode> {
             }
         }
     }
-    let name = out
-        .file_name()
-        .with_context(|| format!("{}: not a directory name", out.display()))?
-        .to_string_lossy()
-        .to_string();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-
+    // The input is checked (loaded) before anything is created for OUT.
     let t0 = std::time::Instant::now();
     let model = WhisperModel::load(&src)?;
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     if !a.quiet {
         eprintln!(
             "vkwhisper: converting {} ({:?}, {} variables) to {}{}",
@@ -109,10 +194,11 @@ pub fn run(a: ConvertArgs) -> Result<ExitCode> {
             q.map(|q| format!(" as {}", q.name())).unwrap_or_default()
         );
     }
-    let temp = parent.join(format!(".{name}.vkwhisper-convert-{}", std::process::id()));
+    let temp = parent.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&temp);
-    std::fs::create_dir(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+    // Registered before it exists, so a signal in between cannot miss it.
     set_temp_dir(Some(temp.clone()));
+    std::fs::create_dir(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
     let result = write_and_check(model, &temp, q, a.quiet);
     if let Err(e) = result {
         remove_temp_dir();
@@ -172,7 +258,7 @@ fn write_and_check(
 /// only after the new one is complete.
 fn replace(temp: &Path, out: &Path) -> Result<()> {
     if out.symlink_metadata().is_ok() {
-        let old = temp.with_extension("old");
+        let old = suffixed(temp, ".old");
         std::fs::rename(out, &old)
             .with_context(|| format!("cannot move the old {} aside", out.display()))?;
         if let Err(e) = std::fs::rename(temp, out) {

@@ -1,10 +1,11 @@
 //! `vkwhisper devices`: every Vulkan adapter (index, name, vendor, type,
-//! backend, driver, float16 and subgroup support) and the CPU backend, with
-//! the one `--device auto` picks marked.
+//! backend, driver, float16 and subgroup support, and which many-row matmul
+//! the float16 modes get: `coopmat` on matrix cores or the `simt` tiles)
+//! and the CPU backend, with the one `--device auto` picks marked.
 
 use anyhow::Result;
 use std::process::ExitCode;
-use vkw_backend::any::{auto_adapter, vulkan_adapters};
+use vkwhisper::devices::{auto_adapter, vulkan_adapters};
 
 pub fn run() -> Result<ExitCode> {
     let (list, why) = match vulkan_adapters() {
@@ -14,13 +15,13 @@ pub fn run() -> Result<ExitCode> {
     let auto = auto_adapter(&list).map(|a| a.index);
     let yes = |b: bool| if b { "yes" } else { "no" };
     println!(
-        "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9}",
-        "DEVICE", "NAME", "VENDOR", "TYPE", "BACKEND", "DRIVER", "F16", "SUBGROUPS"
+        "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9} {:<7}",
+        "DEVICE", "NAME", "VENDOR", "TYPE", "BACKEND", "DRIVER", "F16", "SUBGROUPS", "MATMUL"
     );
     for a in &list {
         let driver = format!("{} {}", a.driver, a.driver_info);
         println!(
-            "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9}{}",
+            "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9} {:<7}{}",
             format!("vulkan:{}", a.index),
             a.name,
             a.vendor(),
@@ -29,6 +30,7 @@ pub fn run() -> Result<ExitCode> {
             driver.trim(),
             yes(a.f16),
             yes(a.subgroups),
+            a.matmul,
             if auto == Some(a.index) {
                 " <- auto"
             } else {
@@ -37,7 +39,7 @@ pub fn run() -> Result<ExitCode> {
         );
     }
     println!(
-        "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9}{}",
+        "{:<10} {:<40} {:<8} {:<11} {:<8} {:<28} {:<5} {:<9} {:<7}{}",
         "cpu",
         "cpu backend",
         "-",
@@ -46,6 +48,7 @@ pub fn run() -> Result<ExitCode> {
         "-",
         "-",
         "-",
+        "gemm",
         if auto.is_none() { " <- auto" } else { "" }
     );
     if let Some(why) = why {

@@ -3,7 +3,10 @@
 mod args;
 mod convert;
 mod devices;
+mod listen;
 mod models;
+mod serve;
+mod synth;
 mod transcribe;
 mod vad;
 
@@ -15,6 +18,7 @@ use std::process::ExitCode;
 /// Examples:
 ///   vkwhisper transcribe samples/jfk.wav
 ///   vkwhisper transcribe talk.mp3 --model base --language de -f srt,json -o subs/
+///   vkwhisper serve --model base --port 8000
 ///   vkwhisper models pull small
 ///   vkwhisper convert my-finetune/ my-finetune-ct2/ --quantization float16
 #[derive(Parser)]
@@ -35,24 +39,44 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
+    /// Live transcription from the microphone, stdin or a file: text appears as you speak.
+    Listen(Box<listen::ListenArgs>),
+    /// Serve OpenAI's audio API (and a web page) over HTTP.
+    Serve(Box<serve::ServeArgs>),
     /// Write a CTranslate2 model directory from a transformers Whisper checkpoint or another CTranslate2 model.
     Convert(convert::ConvertArgs),
+    /// Write a model of a real Whisper shape with random weights (GPU checks).
+    #[command(hide = true)]
+    SynthModel(synth::SynthArgs),
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: silence Mesa's device-select layer (the
+    // library never touches the environment itself).
+    vkwhisper::devices::quiet_device_select_layer();
     let cli = Cli::parse();
-    // Ctrl-C: remove the temporary files of outputs still being written (a
-    // signal skips destructors), then exit as interrupted programs do.
-    let _ = ctrlc::set_handler(|| {
-        vkw_writers::remove_pending_outputs();
-        convert::remove_temp_dir();
-        std::process::exit(130);
-    });
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature): remove the
+    // temporary files of outputs still being written and a conversion's
+    // temporary directory (a signal skips destructors), then exit as
+    // interrupted programs do (130 for each of them). What a SIGKILL leaves
+    // is removed by the next run writing the same output (atomic.rs,
+    // convert.rs). The server and `listen` handle their own signals (a
+    // graceful shutdown; finishing the transcript).
+    if !matches!(cli.command, Command::Serve(_) | Command::Listen(_)) {
+        let _ = ctrlc::set_handler(|| {
+            vkwhisper::output::remove_pending_outputs();
+            convert::remove_temp_dir();
+            std::process::exit(130);
+        });
+    }
     let result = match cli.command {
         Command::Transcribe(a) => transcribe::run(*a),
         Command::Devices => devices::run(),
         Command::Models { command } => models::run(command),
         Command::Convert(a) => convert::run(a),
+        Command::Serve(a) => serve::run(*a),
+        Command::Listen(a) => listen::run(*a),
+        Command::SynthModel(a) => synth::run(a),
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,11 @@
 
 use anyhow::Result;
 use clap::Subcommand;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
-use vkw_hub::Progress;
+use std::sync::Mutex;
+use vkwhisper::models::Progress;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
@@ -28,7 +30,7 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
         ModelsCommand::List => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:<18} {:<10} source", "NAME", "INSTALLED")?;
-            for entry in vkw_hub::list() {
+            for entry in vkwhisper::models::list() {
                 let installed = match entry.size {
                     Some(bytes) if entry.path.is_some() => format!("{:.0} MB", bytes as f64 / 1e6),
                     _ if entry.path.is_some() => "yes".to_string(),
@@ -41,12 +43,14 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 };
                 writeln!(out, "{:<18} {:<10} {}", entry.spec.name, installed, source)?;
             }
-            writeln!(out, "\ncache: {}", vkw_hub::cache_dir().display())?;
+            writeln!(out, "\ncache: {}", vkwhisper::models::cache_dir().display())?;
         }
         ModelsCommand::Pull { names } => {
             for name in names {
                 let path = if name == "vad" {
-                    vkw_hub::pull_vad()?
+                    vkwhisper::models::pull_vad_into(&vkwhisper::models::cache_dir(), &mut |p| {
+                        report(&p)
+                    })?
                 } else {
                     pull_model(&name)?
                 };
@@ -54,8 +58,8 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             }
         }
         ModelsCommand::Path { name } => match name {
-            None => println!("{}", vkw_hub::cache_dir().display()),
-            Some(n) => println!("{}", vkw_hub::resolve(&n)?.dir.display()),
+            None => println!("{}", vkwhisper::models::cache_dir().display()),
+            Some(n) => println!("{}", vkwhisper::models::resolve(&n)?.dir.display()),
         },
     }
     Ok(ExitCode::SUCCESS)
@@ -63,26 +67,74 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
 
 /// Download a model with progress on stderr.
 pub fn pull_model(name: &str) -> Result<std::path::PathBuf> {
-    let path = vkw_hub::pull(name, &mut report)?;
+    let path = vkwhisper::models::pull(name, &mut |p| report(&p))?;
     Ok(path)
 }
 
-fn report(p: Progress) {
+/// Print a download progress event on stderr: on a terminal one line
+/// rewritten in place; otherwise (a log, CI) a line at the start and at each
+/// quarter of the file (each 100 MB when the size is unknown), so a log
+/// holds a few lines and no carriage returns.
+pub fn report(p: &Progress) {
     match p {
         Progress::Resolving { what } => eprintln!("vkwhisper: looking up {what}"),
         Progress::Download { file, done, total } => {
-            // Keep the progress on one line.
-            let mb = done as f64 / 1e6;
-            match total {
-                Some(t) if t > 0 => eprint!("\r  {file}: {mb:.1} / {:.1} MB", t as f64 / 1e6),
-                _ => eprint!("\r  {file}: {mb:.1} MB"),
-            }
-            if total == Some(done) {
-                eprintln!();
+            let mb = *done as f64 / 1e6;
+            let of = match total {
+                Some(t) if *t > 0 => format!(" / {:.1} MB", *t as f64 / 1e6),
+                _ => " MB".into(),
+            };
+            let finished = *total == Some(*done);
+            if std::io::stderr().is_terminal() {
+                eprint!("\r  {file}: {mb:.1}{of}");
+                if finished {
+                    eprintln!();
+                }
+            } else if log_step(file, *done, *total) || finished {
+                eprintln!("  {file}: {mb:.1}{of}");
             }
         }
         Progress::Extracting { file } => eprintln!("  extracting {file}"),
         Progress::Verifying { file } => eprintln!("  verifying {file}"),
         Progress::Installed { path } => eprintln!("vkwhisper: installed {}", path.display()),
+    }
+}
+
+/// Whether a download's progress reached a new step worth a log line (a
+/// quarter of the file, or 100 MB when its size is unknown) since the last
+/// line printed for that file.
+fn log_step(file: &str, done: u64, total: Option<u64>) -> bool {
+    static LAST: Mutex<Option<(String, u64)>> = Mutex::new(None);
+    let step = match total {
+        Some(t) if t > 0 => (done.saturating_mul(4) / t).min(4),
+        _ => done / 100_000_000,
+    };
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    match last.as_ref() {
+        Some((f, s)) if f == file && *s >= step && done > 0 => false,
+        _ => {
+            *last = Some((file.to_string(), step));
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_step;
+
+    #[test]
+    fn a_log_gets_a_few_progress_lines() {
+        let total = 40_000_000u64;
+        let printed = (0..=4000u64)
+            .map(|i| i * 10_000)
+            .filter(|&d| log_step("model.bin", d, Some(total)) || d == total)
+            .count();
+        // The start, each quarter, the end (the last quarter is the end).
+        assert_eq!(printed, 5);
+        let unknown = (0..=300u64)
+            .filter(|&i| log_step("x", i * 1_000_000, None))
+            .count();
+        assert_eq!(unknown, 4);
     }
 }

@@ -1,41 +1,63 @@
-//! `vkwhisper transcribe`: resolve the model, then for each file decode the
-//! audio, compute the log-mel, run the decoding loop and stream segments to
-//! stdout and to the output sinks.
+//! `vkwhisper transcribe`: load the engine once, then for each file decode
+//! the audio and stream its transcription to stdout and the output files.
 
-use crate::args::TranscribeArgs;
+use crate::args::{with_flag_names, TranscribeArgs};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, StdoutLock, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vkw_backend::any::AnyBackend;
-use vkw_decode::{TranscribeOptions, Transcriber};
-use vkw_model::WhisperModel;
-use vkw_writers::{
+use vkwhisper::output::{
     console_line, open_outputs_with, parse_formats, MultiSink, OutputFormat, Sink, SubtitleOptions,
+};
+use vkwhisper::{
+    ControlFlow, Device, Engine, EngineConfig, Error, ErrorKind, Progress, Segment, SegmentSink,
+    TranscribeOptions,
 };
 
 /// Files longer than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_SECONDS: f64 = 60.0;
 
-/// Find the model directory, pulling a known model on first use.
-fn model_dir(name: &str) -> Result<PathBuf> {
-    let resolved = vkw_hub::resolve(name)?;
-    if resolved.installed {
-        return Ok(resolved.dir);
-    }
-    match resolved.spec {
-        Some(spec) => {
+/// Say on stderr that a named model is about to be downloaded (once).
+fn announce_download(name: &str) {
+    if let Ok(r) = vkwhisper::models::resolve(name) {
+        if let (false, Some(spec)) = (r.installed, r.spec) {
             eprintln!(
                 "vkwhisper: model '{}' is not installed yet; downloading it to {} (once)",
                 spec.name,
-                resolved.dir.display()
+                r.dir.display()
             );
-            crate::models::pull_model(spec.name)
         }
-        None => Ok(resolved.require_installed()?.to_path_buf()),
+    }
+}
+
+/// The engine the flags describe (downloading the model if needed).
+pub fn load_engine(a: &TranscribeArgs) -> Result<Engine> {
+    announce_download(&a.model);
+    let config = EngineConfig::default()
+        .with_device(a.device)
+        .with_threads(a.threads)
+        .with_compute_type(a.compute_type()?)
+        .with_download_progress(crate::models::report);
+    Engine::load(&a.model, &config).map_err(|e| cli_error(e, None))
+}
+
+/// A library error with this command's hints: flag names for options, and
+/// the flag that avoids a device problem.
+pub fn cli_error(e: Error, file: Option<&Path>) -> anyhow::Error {
+    let mut msg = e.to_string();
+    match e.kind() {
+        ErrorKind::InvalidOption => msg = with_flag_names(&msg),
+        ErrorKind::OutOfMemory => msg.push_str("; try a smaller model or --device cpu"),
+        ErrorKind::Unsupported if matches!(e, Error::Backend(_)) => {
+            msg.push_str(" (or use --device cpu)")
+        }
+        _ => {}
+    }
+    match file {
+        Some(f) if !matches!(e, Error::Audio(_)) => anyhow::anyhow!("{}: {msg}", f.display()),
+        _ => anyhow::anyhow!(msg),
     }
 }
 
@@ -54,39 +76,24 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    // An explicit Vulkan request fails before any model download when there
-    // is no loader, driver or device.
-    vkw_backend::any::check_request(a.device).map_err(anyhow::Error::msg)?;
-    let dir = model_dir(&a.model)?;
-    let model = Arc::new(WhisperModel::load(&dir)?);
-    // `--threads 0` means all cores, which is also CpuBackend's meaning of 0.
-    // The backend gets the only reference, so int8 compute can free the
-    // float weights it no longer needs; the model is read back from it.
-    let opened = AnyBackend::open(model, a.device, a.threads, a.compute_type()?)?;
-    // One stderr line saying what `auto` picked (and why, for a fallback).
-    if a.device == vkw_backend::any::DeviceRequest::Auto && !a.quiet {
-        eprintln!("vkwhisper: device auto: {}", opened.picked);
+    let engine = load_engine(&a)?;
+    let info = engine.info();
+    // One stderr line saying what `auto` picked (and why, for a fallback),
+    // or which GPU and compute type an explicit Vulkan request got.
+    if a.device != Device::Cpu && !a.quiet {
+        let asked = if a.device == Device::Auto {
+            "auto"
+        } else {
+            "vulkan"
+        };
+        eprintln!("vkwhisper: device {asked}: {}", info.device);
     }
-    let backend = opened.backend;
-    if backend.is_gpu() && !a.quiet {
-        use vkw_backend::ComputeType as C;
-        let ct = a.compute_type()?;
-        if !matches!(ct, C::Default | C::Auto | C::Float32 | C::Float16) {
-            // The Vulkan kernels compute in float32 on float16/float32 weights; say
-            // so rather than let the flag look effective (docs/GPU.md).
-            eprintln!(
-                "vkwhisper: note: --compute-type {ct} applies to the CPU backend; Vulkan computes in float32 (float16 weights stay float16 where the GPU reads them, int8 weights are dequantised)"
-            );
-        }
-    }
-    let model = backend.model().clone();
     let load_s = started.elapsed().as_secs_f64();
-    let transcriber = Transcriber::new(&backend, &model);
     let mut failed = 0usize;
     let mut audio_s = 0.0;
     let work = Instant::now();
     for file in &a.files {
-        match transcribe_file(&transcriber, &model, file, &opts, &a, &formats) {
+        match transcribe_file(&engine, file, &opts, &a, &formats) {
             Ok(seconds) => audio_s += seconds,
             Err(e) => {
                 failed += 1;
@@ -99,6 +106,9 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
             "vkwhisper-timings: load_s={load_s:.3} transcribe_s={:.3} audio_s={audio_s:.3}",
             work.elapsed().as_secs_f64()
         );
+        if let Some(steps) = engine.step_stats() {
+            eprintln!("vkwhisper-steps: {steps}");
+        }
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -115,7 +125,7 @@ fn warn_colliding_outputs(files: &[PathBuf], dir: &Path, formats: &[OutputFormat
     };
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for file in files {
-        let Ok(out) = vkw_writers::output_path(dir, &output_stem(file), format) else {
+        let Ok(out) = vkwhisper::output::output_path(dir, &output_stem(file), format) else {
             continue;
         };
         if let Some((_, first)) = seen.iter().find(|(o, _)| *o == out) {
@@ -140,18 +150,47 @@ fn output_stem(file: &Path) -> PathBuf {
     }
 }
 
+/// Where a file's transcription goes: stdout lines, the progress bar, and
+/// the output files (whose write errors stop decoding).
+struct Console<'a> {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    stdout: StdoutLock<'a>,
+    files: MultiSink,
+}
+
+impl SegmentSink for Console<'_> {
+    fn segment(&mut self, seg: &Segment) -> ControlFlow<()> {
+        if !self.quiet {
+            let line = console_line(seg);
+            let stdout = &mut self.stdout;
+            match &self.bar {
+                Some(b) => b.suspend(|| writeln!(stdout, "{line}")),
+                None => writeln!(stdout, "{line}"),
+            }
+            .ok();
+        }
+        self.files.segment(seg)
+    }
+
+    fn progress(&mut self, p: Progress) -> ControlFlow<()> {
+        if let Some(b) = &self.bar {
+            b.set_position(p.done_s as u64);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 fn transcribe_file(
-    t: &Transcriber<'_, AnyBackend>,
-    model: &WhisperModel,
+    engine: &Engine,
     file: &Path,
     opts: &TranscribeOptions,
     a: &TranscribeArgs,
     formats: &[OutputFormat],
 ) -> Result<f64> {
-    // Every path keeps the PCM in 16 bits (half the memory of f32 on long
-    // inputs; the same values, read as v / 32768).
-    let samples = vkw_audio::load_audio_s16(file)?;
-    let duration = samples.len() as f64 / f64::from(vkw_audio::SAMPLE_RATE);
+    // 16-bit PCM: half the memory of f32 on long inputs, the same values.
+    let audio = vkwhisper::decode_audio(file).map_err(|e| cli_error(e, Some(file)))?;
+    let duration = audio.duration();
     // Outputs are opened before decoding so a bad --output-dir fails early;
     // they only appear on disk once complete.
     let subtitles = SubtitleOptions {
@@ -159,69 +198,37 @@ fn transcribe_file(
         max_line_count: a.max_line_count,
         highlight_words: a.highlight_words,
     };
-    let mut sinks = MultiSink::new(open_outputs_with(
+    let files = MultiSink::new(open_outputs_with(
         &a.output_dir,
         &output_stem(file),
         formats,
         &subtitles,
     )?);
-    let bar = progress_bar(duration, a.quiet);
-    let mut stdout = std::io::stdout().lock();
-    let mut sink_error: Option<std::io::Error> = None;
-    let mut on_segment = |seg: &vkw_segments::Segment| {
-        if !a.quiet {
-            let line = console_line(seg);
-            match &bar {
-                Some(b) => b.suspend(|| writeln!(stdout, "{line}")),
-                None => writeln!(stdout, "{line}"),
-            }
-            .ok();
-        }
-        if let Some(b) = &bar {
-            b.set_position(seg.end.min(duration) as u64);
-        }
-        if sink_error.is_none() {
-            if let Err(e) = sinks.segment(seg) {
-                sink_error = Some(e);
-            }
-        }
+    let mut out = Console {
+        quiet: a.quiet,
+        bar: progress_bar(duration, a.quiet),
+        stdout: std::io::stdout().lock(),
+        files,
     };
-    let info = if a.batch_size > 0 && opts.clip_timestamps != [0.0] {
-        // FW's pipeline with clip_timestamps: the clips replace the VAD.
-        t.transcribe_batched_clips(&samples, a.batch_size, opts, &mut on_segment)
-    } else if a.batch_size > 0 {
-        // Batched mode otherwise always runs the VAD, as FW's pipeline does (§9.3).
-        let vad = crate::vad::model()?;
-        let vad_opts = crate::vad::options(a, true)?;
-        let filter = vkw_decode::VadFilter {
-            model: &vad,
-            options: &vad_opts,
-        };
-        t.transcribe_batched_samples(&samples, filter, a.batch_size, opts, &mut on_segment)
-    } else if a.vad_filter {
-        // Sequential with faster-whisper's vad_filter (§8.6).
-        let vad = crate::vad::model()?;
-        let vad_opts = crate::vad::options(a, false)?;
-        let filter = vkw_decode::VadFilter {
-            model: &vad,
-            options: &vad_opts,
-        };
-        // By value: the speech is concatenated in place (no second copy).
-        t.transcribe_samples_s16(samples, Some(filter), opts, &mut on_segment)
-    } else {
-        // The log-mel one window at a time: a long input never has its
-        // whole spectrogram in memory (same values as the whole-input pass).
-        let mel = vkw_audio::mel::MelWindows::from_s16(&samples, model.hparams.n_mels);
-        t.transcribe_features(&mel, duration, opts, &mut on_segment)
-    }
-    .with_context(|| file.display().to_string())?;
-    if let Some(b) = bar {
+    let result = engine.transcribe(audio, opts, &mut out);
+    if let Some(b) = out.bar.take() {
         b.finish_and_clear();
     }
-    if let Some(e) = sink_error {
-        return Err(e).context("writing the output files");
-    }
-    sinks.finish(&info).context("writing the output files")?;
+    let info = match result {
+        Ok(info) => info,
+        // Only the output files stop a transcription here.
+        Err(Error::Stopped) => {
+            let why = out
+                .files
+                .error()
+                .map_or_else(|| "stopped".to_string(), ToString::to_string);
+            return Err(anyhow::anyhow!(why)).context("writing the output files");
+        }
+        Err(e) => return Err(cli_error(e, Some(file))),
+    };
+    out.files
+        .finish(&info)
+        .context("writing the output files")?;
     Ok(duration)
 }
 

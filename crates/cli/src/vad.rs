@@ -1,51 +1,32 @@
-//! `--vad-filter` and the `--vad-*` flags: the Silero VAD model (fetched into
-//! the cache on first use, like the default Whisper model) and faster-whisper's
-//! `VadOptions` from the flags (spec §8.4).
+//! The `--vad-*` flags as faster-whisper's `VadOptions` (spec §8.4). Which
+//! options a mode uses by default (the batched pipeline's own) is the
+//! library's business: the flags only say what the user gave.
 
 use crate::args::TranscribeArgs;
-use anyhow::{anyhow, Context, Result};
-use vkw_decode::{SileroVad, VadOptions};
+use anyhow::{anyhow, Result};
+use vkwhisper::VadOptions;
 
-/// Seconds per batched piece (`chunk_length`, spec §9.3).
-const CHUNK_LENGTH: f64 = 30.0;
-
-/// The Silero VAD v6 network from the cache, downloaded once if missing.
-pub fn model() -> Result<SileroVad> {
-    let path = vkw_hub::vad_path();
-    let path = if path.is_file() {
-        path
-    } else {
-        eprintln!(
-            "vkwhisper: the Silero VAD model is not installed yet; downloading it to {} (once)",
-            path.display()
-        );
-        vkw_hub::pull_vad().context(
-            "cannot fetch the Silero VAD model: run `vkwhisper models pull vad` when online",
-        )?
-    };
-    Ok(SileroVad::load(&path)?)
-}
-
-/// The VAD options the flags describe, as faster-whisper builds them:
-/// sequential mode starts from `VadOptions()`; batched mode uses the
-/// pipeline's `VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)`
-/// when no `--vad-*` value is given, and otherwise `VadOptions(**given)` with
-/// `max_speech_duration_s` forced to the 30 s piece length (spec §8.4, §9.3).
-pub fn options(a: &TranscribeArgs, batched: bool) -> Result<VadOptions> {
+/// The VAD options the flags describe: sequential mode without
+/// `--vad-filter` has none; with it, `VadOptions()` with the values given.
+/// Batched mode always runs the VAD: `None` (the pipeline's defaults) when no
+/// `--vad-*` value is given, else `VadOptions(**given)` (the library forces
+/// the 30 s pieces, as faster-whisper does).
+pub fn options(a: &TranscribeArgs) -> Result<Option<VadOptions>> {
     let any_given = a.vad_threshold.is_some()
         || a.vad_neg_threshold.is_some()
         || a.vad_min_speech_duration_ms.is_some()
         || a.vad_max_speech_duration_s.is_some()
         || a.vad_min_silence_duration_ms.is_some()
         || a.vad_speech_pad_ms.is_some();
-    let mut o = match (batched, any_given) {
-        (false, _) => VadOptions::default(),
-        (true, false) => VadOptions::batched(CHUNK_LENGTH),
-        (true, true) => VadOptions {
-            max_speech_duration_s: CHUNK_LENGTH,
-            ..VadOptions::default()
-        },
+    let wanted = if a.batch_size > 0 {
+        any_given
+    } else {
+        a.vad_filter
     };
+    if !wanted {
+        return Ok(None);
+    }
+    let mut o = VadOptions::default();
     if let Some(v) = a.vad_threshold {
         o.threshold = v;
     }
@@ -56,7 +37,7 @@ pub fn options(a: &TranscribeArgs, batched: bool) -> Result<VadOptions> {
         o.min_speech_duration_ms = v;
     }
     if let Some(v) = a.vad_max_speech_duration_s {
-        o.max_speech_duration_s = if batched { CHUNK_LENGTH } else { v };
+        o.max_speech_duration_s = v;
     }
     if let Some(v) = a.vad_min_silence_duration_ms {
         o.min_silence_duration_ms = v;
@@ -66,7 +47,7 @@ pub fn options(a: &TranscribeArgs, batched: bool) -> Result<VadOptions> {
     }
     o.validate()
         .map_err(|e| anyhow!("{e}: check the --vad-* flags"))?;
-    Ok(o)
+    Ok(Some(o))
 }
 
 #[cfg(test)]
@@ -80,55 +61,56 @@ mod tests {
         a: TranscribeArgs,
     }
 
-    fn opts(flags: &[&str], batched: bool) -> VadOptions {
+    fn opts(flags: &[&str]) -> Option<VadOptions> {
         let argv = ["vkwhisper"]
             .into_iter()
             .chain(flags.iter().copied())
             .chain(["x.wav"]);
-        options(&Cli::parse_from(argv).a, batched).expect("valid options")
+        options(&Cli::parse_from(argv).a).expect("valid options")
     }
 
     #[test]
     fn flags_map_onto_faster_whisper_vad_options() {
-        assert_eq!(opts(&[], false), VadOptions::default());
-        let o = opts(
-            &[
-                "--vad-threshold=0.6",
-                "--vad-neg-threshold=0.3",
-                "--vad-min-speech-duration-ms=250",
-                "--vad-max-speech-duration-s=12.5",
-                "--vad-min-silence-duration-ms=500",
-                "--vad-speech-pad-ms=30",
-            ],
-            false,
-        );
+        assert_eq!(opts(&[]), None);
+        assert_eq!(opts(&["--vad-filter"]), Some(VadOptions::default()));
+        let o = opts(&[
+            "--vad-filter",
+            "--vad-threshold=0.6",
+            "--vad-neg-threshold=0.3",
+            "--vad-min-speech-duration-ms=250",
+            "--vad-max-speech-duration-s=12.5",
+            "--vad-min-silence-duration-ms=500",
+            "--vad-speech-pad-ms=30",
+        ]);
         assert_eq!(
             o,
-            VadOptions {
+            Some(VadOptions {
                 threshold: 0.6,
                 neg_threshold: Some(0.3),
                 min_speech_duration_ms: 250,
                 max_speech_duration_s: 12.5,
                 min_silence_duration_ms: 500,
                 speech_pad_ms: 30,
-            }
+            })
         );
-        assert!(opts(&["--vad-max-speech-duration-s=inf"], false)
+        assert!(opts(&["--vad-filter", "--vad-max-speech-duration-s=inf"])
+            .unwrap()
             .max_speech_duration_s
             .is_infinite());
     }
 
     #[test]
     fn batched_mode_follows_the_pipeline() {
-        // No values: the pipeline's own defaults.
-        assert_eq!(opts(&[], true), VadOptions::batched(30.0));
-        // Any value: VadOptions(**given) with max_speech forced to 30 s.
-        let o = opts(
-            &["--vad-threshold=0.4", "--vad-max-speech-duration-s=5"],
-            true,
-        );
+        // No values: the library applies the pipeline's own defaults.
+        assert_eq!(opts(&["--batch-size=8"]), None);
+        // Any value: VadOptions(**given); the library forces the 30 s pieces.
+        let o = opts(&[
+            "--batch-size=8",
+            "--vad-threshold=0.4",
+            "--vad-max-speech-duration-s=5",
+        ])
+        .unwrap();
         assert_eq!(o.threshold, 0.4);
-        assert_eq!(o.max_speech_duration_s, 30.0);
         assert_eq!(o.min_silence_duration_ms, 2000);
     }
 }

@@ -11,11 +11,9 @@ mod inverse;
 use inverse::{export_hf, ExportOptions};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
-use vkw_backend::cpu::CpuBackend;
-use vkw_decode::{TranscribeOptions, Transcriber};
 use vkw_model::{ModelBin, ModelFormat, WhisperModel};
 use vkw_testkit::{fixtures, model_dir};
+use vkwhisper::{Device, Engine, EngineConfig, TranscribeOptions};
 
 /// Golden tokens of jfk/jfk.wav, tiny.en, beam 5, per segment.
 fn golden_tokens() -> Vec<Vec<u32>> {
@@ -39,23 +37,18 @@ fn golden_tokens() -> Vec<Vec<u32>> {
 
 /// Transcribe jfk.wav with the model in `dir` (faster-whisper's defaults).
 fn jfk_tokens(dir: &Path) -> (ModelFormat, Vec<Vec<u32>>) {
-    let model = Arc::new(WhisperModel::load(dir).unwrap());
-    let backend = CpuBackend::new(model.clone(), 2).unwrap();
-    let samples = vkw_audio::load_audio(&fixtures().join("data/jfk/jfk.wav")).unwrap();
-    let n_mels = model.hparams.n_mels;
-    let mel = vkw_audio::mel::LogMel::compute(&samples, n_mels);
+    let format = WhisperModel::load(dir).unwrap().format;
+    let config = EngineConfig::default()
+        .with_device(Device::Cpu)
+        .with_threads(2)
+        .offline();
+    let engine = Engine::load(dir, &config).unwrap();
+    let audio = vkwhisper::decode_audio(fixtures().join("data/jfk/jfk.wav")).unwrap();
     let mut segs = Vec::new();
-    Transcriber::new(&backend, &model)
-        .transcribe(
-            &mel.data,
-            n_mels,
-            mel.n_frames,
-            samples.len() as f64 / 16000.0,
-            &TranscribeOptions::default(),
-            &mut |s| segs.push(s.tokens.clone()),
-        )
+    engine
+        .transcribe(audio, &TranscribeOptions::default(), &mut segs)
         .unwrap();
-    (model.format, segs)
+    (format, segs.into_iter().map(|s| s.tokens).collect())
 }
 
 fn convert(args: &[&str], input: &Path, output: &Path) -> Output {

@@ -63,7 +63,12 @@ fn vad_filter_skips_silence_and_keeps_original_times() {
     let (Some(model), Some(_)) = (model_dir("tiny.en"), vad_model()) else {
         return;
     };
-    let jfk = vkw_audio::load_audio(&fixtures().join("data/jfk/jfk.wav")).expect("jfk");
+    let vkwhisper::Audio::S16(jfk) =
+        vkwhisper::decode_audio(fixtures().join("data/jfk/jfk.wav")).expect("jfk")
+    else {
+        panic!("decode_audio gives 16-bit samples");
+    };
+    let jfk: Vec<f32> = jfk.iter().map(|&v| f32::from(v) / 32768.0).collect();
     // 7 s of silence, jfk, 4 s of silence.
     let mut samples = vec![0f32; 7 * 16_000];
     samples.extend_from_slice(&jfk);

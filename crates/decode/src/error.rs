@@ -17,6 +17,9 @@ pub enum DecodeError {
     /// The input features do not have the expected shape.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The voice activity detector failed.
+    #[error("voice activity detection: {0}")]
+    Vad(String),
     /// The backend returned logits of an unexpected size.
     #[error("backend returned {got} logits, expected {expected}")]
     LogitsShape {
@@ -25,4 +28,12 @@ pub enum DecodeError {
         /// Number of values expected.
         expected: usize,
     },
+    /// The weights or activations produced values that are not numbers.
+    #[error(
+        "the model produced non-finite scores (NaN or infinity); its weights are probably corrupt"
+    )]
+    NonFinite,
+    /// The request's [`crate::CancelToken`] was cancelled.
+    #[error("cancelled")]
+    Cancelled,
 }

@@ -1,16 +1,19 @@
 //! Temperature fallback (faster-whisper `generate_with_fallback`, spec §6.9).
+//!
+//! Follows faster-whisper 1.2.1 `faster_whisper/transcribe.py`
+//! (`WhisperModel.generate_with_fallback`, `get_compression_ratio`).
 
 use crate::generate::{generate, Generation, SearchParams};
-use crate::greedy::Rng;
 use crate::logits::LogitRules;
-use crate::options::TranscribeOptions;
-use crate::DecodeError;
+use crate::options::DecodeOptions;
+use crate::search::Rng;
+use crate::{CancelToken, DecodeError};
 use std::io::Write;
 use vkw_backend::Backend;
 use vkw_model::Tokenizer;
 
 /// `len(bytes) / len(zlib.compress(bytes))` with zlib's default level 6.
-pub fn compression_ratio(text: &str) -> f64 {
+pub(crate) fn compression_ratio(text: &str) -> f64 {
     let bytes = text.as_bytes();
     let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
     let compressed = enc
@@ -24,11 +27,21 @@ pub fn compression_ratio(text: &str) -> f64 {
     bytes.len() as f64 / compressed as f64
 }
 
+/// FW: `avg_logprob = cum_logprob / (len + 1)`, where CT2 returned the score
+/// `cum_logprob / len^length_penalty`.
+pub(crate) fn avg_logprob(score: f32, len: usize, length_penalty: f32) -> f64 {
+    let n = len as f64;
+    let cum = f64::from(score) * n.powf(f64::from(length_penalty));
+    cum / (n + 1.0)
+}
+
 /// The accepted result of one window.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WindowResult {
     /// Tokens of the best hypothesis.
     pub tokens: Vec<u32>,
+    /// Each token's log-probability.
+    pub token_logprobs: Vec<f32>,
     /// `cum_logprob / (len + 1)` as FW computes it from the score.
     pub avg_logprob: f64,
     /// The temperature reported (the last one tried when all failed).
@@ -39,7 +52,7 @@ pub(crate) struct WindowResult {
     pub no_speech_prob: f64,
 }
 
-/// Decode one window with every temperature until one passes the thresholds.
+/// Decode window 0 of `enc` with every temperature until one passes the thresholds.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn generate_with_fallback<B: Backend>(
     backend: &B,
@@ -47,10 +60,12 @@ pub(crate) fn generate_with_fallback<B: Backend>(
     prompt: &[u32],
     tokenizer: &Tokenizer,
     rules: &LogitRules,
-    opts: &TranscribeOptions,
+    opts: &DecodeOptions,
     max_length: usize,
     rng: &mut Rng,
+    cancel: &CancelToken,
 ) -> Result<WindowResult, DecodeError> {
+    let prompts = [prompt.to_vec()];
     let vocab = tokenizer.vocab_size();
     let mut all: Vec<WindowResult> = Vec::new();
     let mut below_cr: Vec<usize> = Vec::new();
@@ -82,26 +97,27 @@ pub(crate) fn generate_with_fallback<B: Backend>(
         } = generate(
             backend,
             enc,
-            0,
-            prompt,
+            &[0],
+            &prompts,
             &tokenizer.special,
             vocab,
             rules,
             &params,
             rng,
-        )?;
+            cancel,
+        )?
+        .pop()
+        .ok_or_else(|| DecodeError::InvalidInput("decoding produced no result".into()))?;
         let best = hypotheses
             .into_iter()
             .next()
             .ok_or_else(|| DecodeError::InvalidInput("decoding produced no hypothesis".into()))?;
-        let n = best.tokens.len() as f64;
-        // FW: cum_logprob = score · len^length_penalty; avg = cum / (len + 1).
-        let cum = f64::from(best.score) * n.powf(f64::from(opts.length_penalty));
-        let avg_logprob = cum / (n + 1.0);
+        let avg_logprob = avg_logprob(best.score, best.tokens.len(), opts.length_penalty);
         let text = tokenizer.decode(&best.tokens);
         let cr = compression_ratio(text.trim());
         let result = WindowResult {
             tokens: best.tokens,
+            token_logprobs: best.token_logprobs,
             avg_logprob,
             temperature,
             compression_ratio: cr,
@@ -123,7 +139,7 @@ pub(crate) fn generate_with_fallback<B: Backend>(
 }
 
 /// The §6.9 thresholds: does this result need another temperature?
-pub(crate) fn needs_fallback(r: &WindowResult, opts: &TranscribeOptions) -> bool {
+pub(crate) fn needs_fallback(r: &WindowResult, opts: &DecodeOptions) -> bool {
     let mut needs = opts
         .compression_ratio_threshold
         .is_some_and(|thr| r.compression_ratio > thr);
@@ -175,6 +191,7 @@ mod tests {
     fn wr(avg: f64, cr: f64, nsp: f64, t: f64) -> WindowResult {
         WindowResult {
             tokens: vec![],
+            token_logprobs: vec![],
             avg_logprob: avg,
             temperature: t,
             compression_ratio: cr,
@@ -184,7 +201,7 @@ mod tests {
 
     #[test]
     fn fallback_rules() {
-        let o = TranscribeOptions::default();
+        let o = DecodeOptions::default();
         assert!(!needs_fallback(&wr(-0.5, 1.5, 0.1, 0.0), &o));
         assert!(needs_fallback(&wr(-0.5, 2.5, 0.1, 0.0), &o));
         assert!(needs_fallback(&wr(-1.5, 1.5, 0.1, 0.0), &o));
@@ -192,7 +209,7 @@ mod tests {
         assert!(!needs_fallback(&wr(-1.5, 1.5, 0.7, 0.0), &o));
         // A high compression ratio is not excused by silence.
         assert!(needs_fallback(&wr(-0.5, 2.5, 0.7, 0.0), &o));
-        let none = TranscribeOptions {
+        let none = DecodeOptions {
             compression_ratio_threshold: None,
             log_prob_threshold: None,
             ..o

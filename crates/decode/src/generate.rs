@@ -1,15 +1,20 @@
-//! One call of CT2's `Whisper.generate` for one window: prompt pre-pass,
-//! start token and forced prefix (spec §6.2), then greedy/sampling (§6.7) or
-//! beam search (§6.8).
+//! One call of CT2's `Whisper.generate` (spec §6.2) over one window
+//! (sequential mode) or several (batched mode, §9.3): the prompt pre-pass of
+//! every window in one backend call, the start token and forced prefix, then
+//! the searches (§6.7, §6.8) stepped together by [`crate::search::run`].
+//!
+//! Follows CTranslate2 3.24/4.x `src/models/whisper.cc` (`WhisperReplica::generate`)
+//! and `src/decoding.cc` (`decode`, `BeamSearch::search`, `GreedySearch::search`).
 
-use crate::beam::beam_search;
-use crate::greedy::{sample_search, Rng};
 use crate::logits::{log_softmax_inplace, softmax_prob, LogitRules};
-use crate::DecodeError;
-use vkw_backend::{Backend, LogitsAt};
+use crate::search::{self, BeamSearch, Rng, SampleSearch, Search};
+use crate::{CancelToken, DecodeError};
+use vkw_backend::{Backend, LogitMasks, LogitsAt, RowRule};
 use vkw_model::SpecialTokens;
 
-/// Search settings of one `generate` call (what FW's fallback passes, §6.9).
+/// Search settings of one `generate` call (what FW's fallback passes, §6.9;
+/// the batched pipeline passes its first temperature with CT2's default
+/// `sampling_topk = 1`, which is arg-max: temperature 0 here).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct SearchParams {
     /// Beam width (1 = greedy or sampling).
@@ -35,6 +40,9 @@ pub(crate) struct Hypothesis {
     pub cum_logprob: f32,
     /// `cum_logprob / len^length_penalty` (CT2's returned score).
     pub score: f32,
+    /// The log-probability of each of `tokens` when it was chosen (0 for
+    /// forced prefix tokens).
+    pub token_logprobs: Vec<f32>,
 }
 
 impl Hypothesis {
@@ -45,7 +53,14 @@ impl Hypothesis {
             tokens,
             cum_logprob,
             score,
+            token_logprobs: Vec::new(),
         }
+    }
+
+    /// With the per-token log-probabilities.
+    pub fn with_logprobs(mut self, token_logprobs: Vec<f32>) -> Self {
+        self.token_logprobs = token_logprobs;
+        self
     }
 }
 
@@ -64,6 +79,8 @@ pub(crate) struct StepContext<'a, B: Backend> {
     pub backend: &'a B,
     /// Logit processing (§6.3).
     pub rules: &'a LogitRules,
+    /// `rules.masks()`, built once per call.
+    pub masks: LogitMasks,
     /// The start token fed at step 0.
     pub start: u32,
     /// Forced prefix tokens (§6.2).
@@ -78,31 +95,36 @@ pub(crate) struct StepContext<'a, B: Backend> {
     pub no_speech_at_step0: Option<u32>,
 }
 
-impl<B: Backend> StepContext<'_, B> {
-    /// Run one decoder step for `inputs` (one token per sequence) and check the shape.
-    pub fn step(
-        &self,
-        state: &mut B::State,
-        inputs: &[u32],
-        logits: &mut Vec<f32>,
-    ) -> Result<(), DecodeError> {
-        self.backend
-            .decode(state, inputs, 1, LogitsAt::Last, logits)?;
-        let expected = inputs.len() * self.vocab;
-        if logits.len() != expected {
-            return Err(DecodeError::LogitsShape {
-                got: logits.len(),
-                expected,
-            });
+// By hand: a derive would ask for `B: Clone`.
+impl<B: Backend> Clone for StepContext<'_, B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend,
+            rules: self.rules,
+            masks: self.masks.clone(),
+            start: self.start,
+            prefix: self.prefix,
+            max_steps: self.max_steps,
+            eot: self.eot,
+            vocab: self.vocab,
+            no_speech_at_step0: self.no_speech_at_step0,
         }
-        Ok(())
     }
+}
 
+impl<B: Backend> StepContext<'_, B> {
     /// Turn one hypothesis's raw logits into the processed log-probabilities
     /// it is decoded from: the §6.3 rules, then log-softmax.
     pub fn log_probs(&self, row: &mut [f32], seq: &[u32]) {
-        self.rules.apply(row, seq, self.prefix.len());
+        self.rules
+            .apply_with(&self.masks, row, seq, self.prefix.len());
         log_softmax_inplace(row);
+    }
+
+    /// The rules of a hypothesis' row for a backend that applies them
+    /// (`Backend::decode_top`), with its cumulative `score`.
+    pub fn row_rule(&self, seq: &[u32], score: f32) -> RowRule {
+        self.rules.row_rule(seq, self.prefix.len(), score)
     }
 
     /// The no-speech probability from the raw step-0 logits (§6.6).
@@ -157,92 +179,135 @@ impl PromptSplit {
     }
 }
 
-/// Run CT2's `generate` on window `index` of `enc` with `prompt` (§6.2).
+/// Run CT2's `generate` on windows `windows` of `enc`, window `windows[i]`
+/// with `prompts[i]` (§6.2). The prompts must share one layout (the same
+/// length and task-prefix split, as the batched pipeline builds them; one
+/// window trivially does). Results are in the order of `windows`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn generate<B: Backend>(
     backend: &B,
     enc: &B::Encoded,
-    index: usize,
-    prompt: &[u32],
+    windows: &[usize],
+    prompts: &[Vec<u32>],
     special: &SpecialTokens,
     vocab: usize,
     rules: &LogitRules,
     params: &SearchParams,
     rng: &mut Rng,
-) -> Result<Generation, DecodeError> {
-    let split = PromptSplit::new(prompt, special)?;
-    let mut state = backend.start(enc, index)?;
+    cancel: &CancelToken,
+) -> Result<Vec<Generation>, DecodeError> {
+    let n = prompts.len();
+    let Some(first) = prompts.first() else {
+        return Ok(Vec::new());
+    };
+    if windows.len() != n {
+        return Err(DecodeError::InvalidInput(format!(
+            "{} windows for {n} prompts",
+            windows.len()
+        )));
+    }
+    let split = PromptSplit::new(first, special)?;
+    for p in &prompts[1..] {
+        if p.len() != first.len() || PromptSplit::new(p, special)? != split {
+            return Err(DecodeError::InvalidInput(
+                "prompts decoded together must share one layout".into(),
+            ));
+        }
+    }
+    cancel.check()?;
+    let mut state = backend.start_batch(enc, windows)?;
     let mut logits = Vec::new();
-    let mut no_speech_prob = None;
-    let (start, prefix, start_step) = if split.prompt_length == 1 {
-        (prompt[0], &prompt[1..], 0)
-    } else {
-        let pre = &prompt[..split.prompt_length - 1];
-        if split.sot_is_start_token() {
-            backend.decode(&mut state, pre, pre.len(), LogitsAt::Last, &mut logits)?;
+    let mut pre_no_speech: Vec<Option<f32>> = vec![None; n];
+    let pl = split.prompt_length;
+    // The start token is the last of the task prefix; what precedes it is
+    // fed in one pre-pass, every window's in one call.
+    let start_at = pl.saturating_sub(1);
+    if pl > 1 {
+        let pre: Vec<u32> = prompts.iter().flat_map(|p| p[..pl - 1].to_vec()).collect();
+        let at = if split.sot_is_start_token() {
+            LogitsAt::Last
         } else {
+            LogitsAt::Index(split.sot_index)
+        };
+        backend.decode(&mut state, &pre, pl - 1, at, &mut logits)?;
+        if logits.len() != n * vocab {
+            return Err(DecodeError::LogitsShape {
+                got: logits.len(),
+                expected: n * vocab,
+            });
+        }
+        if !split.sot_is_start_token() {
             // The sot position lies inside the pre-pass: its raw logits give
             // the no-speech probability (§6.6).
-            let at = LogitsAt::Index(split.sot_index);
-            backend.decode(&mut state, pre, pre.len(), at, &mut logits)?;
-            if logits.len() != vocab {
-                return Err(DecodeError::LogitsShape {
-                    got: logits.len(),
-                    expected: vocab,
-                });
+            for (w, row) in logits.chunks(vocab).enumerate() {
+                pre_no_speech[w] = Some(softmax_prob(row, special.no_speech as usize));
             }
-            no_speech_prob = Some(softmax_prob(&logits, special.no_speech as usize));
         }
-        (
-            prompt[split.prompt_length - 1],
-            &prompt[split.prompt_length..],
-            split.prompt_length - 1,
-        )
-    };
+    }
     // decode_max = min(max_length / 2, max_length − start_step) (§6.2).
-    let max_steps = (params.max_length / 2).min(params.max_length.saturating_sub(start_step));
+    let max_steps = (params.max_length / 2).min(params.max_length.saturating_sub(start_at));
     if max_steps == 0 {
         return Err(DecodeError::InvalidOption(
             "the prompt leaves no room for generated tokens".into(),
         ));
     }
-    let ctx = StepContext {
-        backend,
-        rules,
-        start,
-        prefix,
-        max_steps,
-        eot: special.eot,
-        vocab,
-        no_speech_at_step0: split.sot_is_start_token().then_some(special.no_speech),
-    };
-    let (hypotheses, step0_no_speech) = if params.beam_size > 1 {
-        beam_search(
-            &ctx,
-            &mut state,
-            params.beam_size,
-            params.patience,
-            params.length_penalty,
-        )?
-    } else {
-        let n = if params.temperature > 0.0 {
-            params.num_hypotheses.max(1)
-        } else {
-            1
-        };
-        sample_search(
-            &ctx,
-            &mut state,
-            n,
-            params.temperature,
-            params.length_penalty,
-            rng,
-        )?
-    };
-    Ok(Generation {
-        hypotheses,
-        no_speech_prob: no_speech_prob.or(step0_no_speech).unwrap_or(0.0),
-    })
+    let masks = rules.masks();
+    let ctxs: Vec<StepContext<'_, B>> = prompts
+        .iter()
+        .map(|p| StepContext {
+            backend,
+            rules,
+            masks: masks.clone(),
+            start: p[start_at],
+            prefix: &p[start_at + 1..],
+            max_steps,
+            eot: special.eot,
+            vocab,
+            no_speech_at_step0: split.sot_is_start_token().then_some(special.no_speech),
+        })
+        .collect();
+    let mut searches: Vec<Search> = ctxs
+        .iter()
+        .map(|c| {
+            if params.beam_size > 1 {
+                Search::Beam(BeamSearch::new(
+                    c,
+                    params.beam_size,
+                    params.patience,
+                    params.length_penalty,
+                ))
+            } else {
+                let hyps = if params.temperature > 0.0 {
+                    params.num_hypotheses.max(1)
+                } else {
+                    1
+                };
+                Search::Sample(SampleSearch::new(
+                    c,
+                    hyps,
+                    params.temperature,
+                    params.length_penalty,
+                ))
+            }
+        })
+        .collect();
+    search::run(&ctxs, &mut searches, &mut state, rng, cancel)?;
+    searches
+        .into_iter()
+        .zip(pre_no_speech)
+        .map(|(s, pre)| {
+            let (hypotheses, step0) = s.finish();
+            if hypotheses.is_empty() {
+                return Err(DecodeError::InvalidInput(
+                    "decoding produced no hypothesis".into(),
+                ));
+            }
+            Ok(Generation {
+                hypotheses,
+                no_speech_prob: pre.or(step0).unwrap_or(0.0),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

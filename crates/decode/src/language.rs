@@ -1,9 +1,87 @@
 //! Language detection (CT2 `detect_language` and faster-whisper's use of it,
 //! spec §6.13).
+//!
+//! Follows CTranslate2 `src/models/whisper.cc` (`WhisperReplica::detect_language`)
+//! and faster-whisper 1.2.1 `faster_whisper/transcribe.py`
+//! (`WhisperModel.detect_language`, the language choice at the top of
+//! `WhisperModel.transcribe`).
 
-use crate::DecodeError;
+use crate::{DecodeError, DecodeOptions};
 use vkw_backend::{Backend, LogitsAt};
-use vkw_model::WhisperModel;
+use vkw_model::{Tokenizer, WhisperModel};
+
+/// The language of a transcription, its probability, and every language's
+/// probability when it was detected.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LanguageChoice {
+    /// Language code.
+    pub language: String,
+    /// Its probability (1 when given, or for English-only models).
+    pub probability: f64,
+    /// All probabilities of the last window examined, best first (detected only).
+    pub all: Option<Vec<(String, f64)>>,
+}
+
+/// faster-whisper's choice of the run's language (§6.13): English on
+/// English-only models, the caller's language when given (checked against
+/// the tokenizer), else detection over `window(0)`, `window(1)`, … (each a
+/// `[n_mels, 3000]` log-mel window, `None` once there are no more; at most
+/// `language_detection_segments` are asked for), stopping at the first whose
+/// top probability exceeds the threshold. The windows differ by mode: the
+/// sequential path reads the input's spectrogram from the first clip, the
+/// batched one the concatenated piece features plus one −1.5 frame.
+pub(crate) fn choose_language(
+    tk: &Tokenizer,
+    opts: &DecodeOptions,
+    mut window: impl FnMut(usize) -> Result<Option<Vec<f32>>, DecodeError>,
+    mut detect_window: impl FnMut(&[f32]) -> Result<Vec<(String, f32)>, DecodeError>,
+) -> Result<LanguageChoice, DecodeError> {
+    let given = |language: &str| LanguageChoice {
+        language: language.to_string(),
+        probability: 1.0,
+        all: None,
+    };
+    if !tk.special.multilingual {
+        // FW replaces any language by "en" on English-only models.
+        return Ok(given("en"));
+    }
+    if let Some(lang) = &opts.language {
+        if tk.language_token(lang).is_none() {
+            return Err(DecodeError::InvalidOption(format!(
+                "unknown language {:?}",
+                truncate(lang, 40)
+            )));
+        }
+        return Ok(given(lang));
+    }
+    let mut windows = Vec::new();
+    for k in 0..opts.language_detection_segments.max(1) {
+        let Some(mel) = window(k)? else { break };
+        let probs = detect_window(&mel)?;
+        let stop = probs
+            .first()
+            .is_some_and(|(_, p)| f64::from(*p) > opts.language_detection_threshold);
+        windows.push(probs);
+        if stop {
+            break;
+        }
+    }
+    let d = choose(windows, opts.language_detection_threshold)
+        .ok_or_else(|| DecodeError::InvalidInput("no audio to detect the language from".into()))?;
+    Ok(LanguageChoice {
+        language: d.language,
+        probability: f64::from(d.probability),
+        all: Some(d.all.into_iter().map(|(l, p)| (l, f64::from(p))).collect()),
+    })
+}
+
+/// At most `max` characters of a caller's text, for one-line messages.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
 
 /// Softmax over the language tokens of the logits at `sot` for window
 /// `index` of `enc`: `(code, probability)` best first.

@@ -5,7 +5,14 @@
 //! lowest finite float instead; both give probability 0, and every helper
 //! here treats `-inf` explicitly so that log-softmax, arg-max and the
 //! timestamp probability check behave as CT2's do.
+//!
+//! Follows CTranslate2 4.8.5 `src/decoding_utils.cc` (`RepetitionPenalty`, `NoRepeatNgram`,
+//! `SuppressTokens`, `SuppressTokensBegin`) and `src/models/whisper.cc`
+//! (`ApplyTimestampRules`).
 
+use vkw_backend::logits::apply_rules;
+pub(crate) use vkw_backend::logits::{log_softmax_inplace, softmax_prob, top_k};
+use vkw_backend::{LogitMasks, RowRule};
 use vkw_model::SpecialTokens;
 
 /// Timestamp-rule constants (spec §6.5).
@@ -24,6 +31,13 @@ pub(crate) struct TimestampRules {
 }
 
 /// Everything applied to one hypothesis' raw logits before log-softmax.
+///
+/// The masks and the timestamp rules are split in two: what every row
+/// shares ([`LogitRules::masks`]) and what a row's tokens decide at a step
+/// ([`LogitRules::row_rule`]); a backend applies both
+/// (`Backend::decode_top`, the GPU on Vulkan) with the one CPU reference in
+/// `vkw_backend::logits`. The repetition penalty and the n-gram ban need
+/// the whole row on the host ([`LogitRules::on_backend`] is then false).
 #[derive(Debug, Clone)]
 pub(crate) struct LogitRules {
     /// Repetition penalty (§6.3 step 2); 1 = off.
@@ -39,39 +53,99 @@ pub(crate) struct LogitRules {
 }
 
 impl LogitRules {
-    /// Apply §6.3 steps 2–6 in place. `seq` holds the tokens emitted since the
-    /// start token (forced prefix included), so the step is `seq.len()`;
-    /// `sample_begin` is the forced prefix length.
-    pub fn apply(&self, logits: &mut [f32], seq: &[u32], sample_begin: usize) {
+    /// Whether a backend can apply every rule (no rule that needs the
+    /// hypothesis' whole row on the host).
+    pub fn on_backend(&self) -> bool {
+        self.repetition_penalty == 1.0 && self.no_repeat_ngram_size == 0
+    }
+
+    /// The masks every row shares: the suppress list (plus
+    /// `<|notimestamps|>` under the timestamp rules) and the begin list.
+    pub fn masks(&self) -> LogitMasks {
+        let mut suppress = self.suppress.clone();
+        if let Some(ts) = &self.timestamps {
+            suppress.push(ts.no_timestamps);
+        }
+        LogitMasks {
+            suppress,
+            suppress_begin: self.suppress_begin.clone(),
+            timestamp_begin: self.timestamps.map_or(u32::MAX, |ts| ts.begin),
+        }
+    }
+
+    /// What the rules do to the row of a hypothesis whose tokens since the
+    /// start token are `seq` (forced prefix included, so the step is
+    /// `seq.len()`; `sample_begin` is the prefix length), scored `score`:
+    /// §6.4's begin suppression and §6.5 as CT2's `ApplyTimestampRules`.
+    pub fn row_rule(&self, seq: &[u32], sample_begin: usize, score: f32) -> RowRule {
         let step = seq.len();
+        let mut rule = RowRule {
+            score,
+            begin: step == sample_begin,
+            ..RowRule::default()
+        };
+        let Some(r) = &self.timestamps else {
+            return rule;
+        };
+        let (tb, te) = (r.begin, r.end.saturating_add(1));
+        if step == sample_begin && step == 0 {
+            // The first token must be a timestamp no later than max_initial.
+            rule.masked = [(0, tb), (r.max_initial.saturating_add(1), te)];
+            return rule;
+        }
+        if step <= sample_begin {
+            return rule;
+        }
+        let last = seq[step - 1];
+        if last >= r.begin {
+            let penultimate = if step - 1 > sample_begin {
+                seq[step - 2]
+            } else {
+                last
+            };
+            if penultimate >= r.begin {
+                // After a pair (or a lone first timestamp): text or eot must follow.
+                rule.masked[0] = (tb, te);
+                return rule;
+            }
+            // A closing timestamp: no text, and not smaller than the opening one.
+            rule.masked = [(0, r.eot), (tb, last)];
+        } else if let Some(&t) = seq[sample_begin..step - 1]
+            .iter()
+            .rev()
+            .find(|&&t| t >= r.begin)
+        {
+            // Timestamps strictly increase after text.
+            rule.masked[0] = (tb, t.saturating_add(1));
+        }
+        rule.timestamp_check = true;
+        rule
+    }
+
+    /// Apply §6.3 steps 2–6 in place, with `masks` = [`LogitRules::masks`].
+    /// `seq` holds the tokens emitted since the start token (forced prefix
+    /// included), so the step is `seq.len()`; `sample_begin` is the forced
+    /// prefix length.
+    pub fn apply_with(
+        &self,
+        masks: &LogitMasks,
+        logits: &mut [f32],
+        seq: &[u32],
+        sample_begin: usize,
+    ) {
         if self.repetition_penalty != 1.0 {
             apply_repetition_penalty(logits, seq, self.repetition_penalty);
         }
         if self.no_repeat_ngram_size > 0 {
             ban_repeated_ngrams(logits, seq, self.no_repeat_ngram_size);
         }
-        mask_ids(logits, &self.suppress);
-        if step == sample_begin {
-            mask_ids(logits, &self.suppress_begin);
-        }
-        if let Some(ts) = &self.timestamps {
-            apply_timestamp_rules(logits, seq, sample_begin, ts);
-        }
+        apply_rules(logits, masks, &self.row_rule(seq, sample_begin, 0.0));
     }
-}
 
-fn mask_ids(logits: &mut [f32], ids: &[u32]) {
-    for &id in ids {
-        if let Some(x) = logits.get_mut(id as usize) {
-            *x = f32::NEG_INFINITY;
-        }
-    }
-}
-
-fn mask_range(logits: &mut [f32], from: usize, to_exclusive: usize) {
-    let to = to_exclusive.min(logits.len());
-    if from < to {
-        logits[from..to].fill(f32::NEG_INFINITY);
+    /// [`LogitRules::apply_with`] with the masks built here (tests).
+    #[cfg(test)]
+    pub fn apply(&self, logits: &mut [f32], seq: &[u32], sample_begin: usize) {
+        self.apply_with(&self.masks(), logits, seq, sample_begin);
     }
 }
 
@@ -103,108 +177,6 @@ fn ban_repeated_ngrams(logits: &mut [f32], seq: &[u32], n: usize) {
                 *x = f32::NEG_INFINITY;
             }
         }
-    }
-}
-
-/// §6.5, as CT2's `ApplyTimestampRules` for one hypothesis.
-fn apply_timestamp_rules(logits: &mut [f32], seq: &[u32], sample_begin: usize, r: &TimestampRules) {
-    let step = seq.len();
-    let tb = r.begin as usize;
-    let te = r.end as usize;
-    mask_ids(logits, &[r.no_timestamps]);
-    if step == sample_begin && step == 0 {
-        // The first token must be a timestamp no later than max_initial.
-        mask_range(logits, 0, tb);
-        mask_range(logits, r.max_initial as usize + 1, te + 1);
-        return;
-    }
-    if step <= sample_begin {
-        return;
-    }
-    let last = seq[step - 1];
-    if last >= r.begin {
-        let penultimate = if step - 1 > sample_begin {
-            seq[step - 2]
-        } else {
-            last
-        };
-        if penultimate >= r.begin {
-            // After a pair (or a lone first timestamp): text or eot must follow.
-            mask_range(logits, tb, te + 1);
-            return;
-        }
-        // A closing timestamp: no text, and not smaller than the opening one.
-        mask_range(logits, 0, r.eot as usize);
-        mask_range(logits, tb, last as usize);
-    } else if let Some(&t) = seq[sample_begin..step - 1]
-        .iter()
-        .rev()
-        .find(|&&t| t >= r.begin)
-    {
-        // Timestamps strictly increase after text.
-        mask_range(logits, tb, t as usize + 1);
-    }
-    if timestamp_mass_dominates(logits, tb) {
-        mask_range(logits, 0, tb);
-    }
-}
-
-/// §6.5 step 4: does `logsumexp(logp[tb..])` exceed `max(logp[..tb])`?
-/// Computed on log-probabilities as CT2 does (same rounding path).
-fn timestamp_mass_dominates(logits: &[f32], tb: usize) -> bool {
-    let Some((max, log_sum)) = softmax_stats(logits) else {
-        return false;
-    };
-    let text_max = max_of(&logits[..tb]);
-    let ts = &logits[tb..];
-    let ts_max = max_of(ts);
-    if ts_max == f32::NEG_INFINITY {
-        return false;
-    }
-    if text_max == f32::NEG_INFINITY {
-        return true;
-    }
-    let text_lp = (text_max - max) - log_sum;
-    let ts_lp_max = (ts_max - max) - log_sum;
-    // Σ exp(lp − ts_lp_max) with lp = (x − max) − log_sum equals
-    // Σ exp(x − ts_max): the shifts cancel.
-    let sum = vkw_backend::cpu::vmath::sum_exp(ts, ts_max);
-    let ts_lse = ts_lp_max + sum.ln();
-    ts_lse > text_lp
-}
-
-/// Maximum of a slice (`-inf` when empty or fully masked).
-pub(crate) fn max_of(xs: &[f32]) -> f32 {
-    xs.iter().copied().fold(f32::NEG_INFINITY, f32::max)
-}
-
-/// `(max, ln Σ exp(x − max))` of a row, or `None` when every entry is masked.
-pub(crate) fn softmax_stats(xs: &[f32]) -> Option<(f32, f32)> {
-    let max = max_of(xs);
-    if max == f32::NEG_INFINITY || max.is_nan() {
-        return None;
-    }
-    // Vectorised: this runs over the whole vocabulary for every hypothesis
-    // at every step.
-    let sum = vkw_backend::cpu::vmath::sum_exp(xs, max);
-    Some((max, sum.ln()))
-}
-
-/// In-place log-softmax: `(x − max) − ln Σ exp(x − max)`. A fully masked row
-/// stays `-inf`.
-pub(crate) fn log_softmax_inplace(xs: &mut [f32]) {
-    if let Some((max, log_sum)) = softmax_stats(xs) {
-        for x in xs.iter_mut() {
-            *x = (*x - max) - log_sum;
-        }
-    }
-}
-
-/// Softmax probability of one id over a raw row (no-speech probability, §6.6).
-pub(crate) fn softmax_prob(xs: &[f32], id: usize) -> f32 {
-    match (softmax_stats(xs), xs.get(id)) {
-        (Some((max, log_sum)), Some(&x)) => ((x - max) - log_sum).exp(),
-        _ => 0.0,
     }
 }
 

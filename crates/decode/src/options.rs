@@ -4,11 +4,16 @@ pub use vkw_model::Task;
 
 use crate::DecodeError;
 
-/// Options of [`crate::Transcriber::transcribe`], mirroring faster-whisper's
-/// `WhisperModel.transcribe` keyword arguments (spec §9.1). VAD is handled
-/// elsewhere ([`crate::VadFilter`]).
+/// The most beams and sampled candidates a window may use: faster-whisper's
+/// users never need more than a few dozen, and each one costs a KV cache.
+pub const MAX_BEAMS: usize = 64;
+
+/// The decoding options of one transcription: faster-whisper 1.2.1's
+/// `WhisperModel.transcribe` keyword arguments with its defaults (spec §9.1),
+/// except the VAD and batching, which the request carries
+/// ([`crate::Request`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TranscribeOptions {
+pub struct DecodeOptions {
     /// Language code; `None` detects it (multilingual models) or uses "en".
     pub language: Option<String>,
     /// Transcribe or translate.
@@ -39,6 +44,10 @@ pub struct TranscribeOptions {
     pub prompt_reset_on_temperature: f64,
     /// Text prepended as previous context for the first window.
     pub initial_prompt: Option<String>,
+    /// Token ids prepended as previous context for the first window instead
+    /// of `initial_prompt` (faster-whisper's `initial_prompt` given as an
+    /// iterable of ids; sequential mode).
+    pub initial_prompt_tokens: Option<Vec<u32>>,
     /// Text forced at the start of the first window's transcript.
     pub prefix: Option<String>,
     /// Words given to the model as previous context (when there is no prefix).
@@ -74,9 +83,12 @@ pub struct TranscribeOptions {
     /// With word timestamps: skip silent stretches longer than this many
     /// seconds around likely hallucinations (§6.14); `None` = off.
     pub hallucination_silence_threshold: Option<f64>,
+    /// vkwhisper's extension: segments carry each token's text and
+    /// log-probability (`Segment::token_logprobs`, OpenAI's `logprobs`).
+    pub token_logprobs: bool,
 }
 
-impl Default for TranscribeOptions {
+impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
             language: None,
@@ -94,6 +106,7 @@ impl Default for TranscribeOptions {
             condition_on_previous_text: true,
             prompt_reset_on_temperature: 0.5,
             initial_prompt: None,
+            initial_prompt_tokens: None,
             prefix: None,
             hotwords: None,
             suppress_blank: true,
@@ -110,22 +123,57 @@ impl Default for TranscribeOptions {
             prepend_punctuations: "\"'“¿([{-".into(),
             append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
             hallucination_silence_threshold: None,
+            token_logprobs: false,
         }
     }
 }
 
-impl TranscribeOptions {
+impl DecodeOptions {
     /// Check value ranges that would make decoding impossible.
     pub fn validate(&self) -> Result<(), DecodeError> {
         let bad = |m: &str| Err(DecodeError::InvalidOption(m.to_string()));
-        if self.beam_size == 0 {
-            return bad("beam_size must be > 0");
+        if self.beam_size == 0 || self.beam_size > MAX_BEAMS {
+            return Err(DecodeError::InvalidOption(format!(
+                "beam_size must be between 1 and {MAX_BEAMS}, got {}",
+                self.beam_size
+            )));
         }
-        if self.best_of == 0 {
-            return bad("best_of must be > 0");
+        if self.best_of == 0 || self.best_of > MAX_BEAMS {
+            return Err(DecodeError::InvalidOption(format!(
+                "best_of must be between 1 and {MAX_BEAMS}, got {}",
+                self.best_of
+            )));
         }
-        if self.patience.is_nan() || self.patience <= 0.0 {
-            return bad("patience must be > 0");
+        if !self.patience.is_finite() || self.patience <= 0.0 || self.patience > MAX_BEAMS as f32 {
+            return bad("patience must be > 0 and at most 64");
+        }
+        if !self.length_penalty.is_finite() {
+            return bad("length_penalty must be finite");
+        }
+        if self.temperatures.len() > MAX_BEAMS {
+            return bad("at most 64 temperatures");
+        }
+        if self
+            .max_new_tokens
+            .is_some_and(|n| n == 0 || n > crate::MAX_LENGTH)
+        {
+            return bad("max_new_tokens must be between 1 and 448");
+        }
+        if self.no_repeat_ngram_size > crate::MAX_LENGTH {
+            return bad("no_repeat_ngram_size must be at most 448");
+        }
+        if self.language_detection_segments == 0 || self.language_detection_segments > 10_000 {
+            return bad("language_detection_segments must be between 1 and 10000");
+        }
+        let finite_or_none = |v: Option<f64>| v.is_none_or(f64::is_finite);
+        if !finite_or_none(self.compression_ratio_threshold)
+            || !finite_or_none(self.log_prob_threshold)
+            || !finite_or_none(self.no_speech_threshold)
+            || !self.max_initial_timestamp.is_finite()
+            || !self.language_detection_threshold.is_finite()
+            || !self.prompt_reset_on_temperature.is_finite()
+        {
+            return bad("thresholds and max_initial_timestamp must be finite numbers");
         }
         if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
             return bad("repetition_penalty must be > 0");
@@ -133,8 +181,8 @@ impl TranscribeOptions {
         if self.temperatures.is_empty() {
             return bad("at least one temperature is needed");
         }
-        if self.temperatures.iter().any(|t| t.is_nan() || *t < 0.0) {
-            return bad("temperatures must be >= 0");
+        if self.temperatures.iter().any(|t| !t.is_finite() || *t < 0.0) {
+            return bad("temperatures must be finite and >= 0");
         }
         if self
             .clip_timestamps
@@ -171,7 +219,7 @@ pub fn parse_clip_timestamps(text: &str) -> Result<Vec<f64>, DecodeError> {
 
 /// Clip boundaries in frames (spec §6.10): `round(sec · 100)` with Python's
 /// round-half-to-even, paired up, a missing final end = `content_frames`.
-pub fn clip_frames(clip_timestamps: &[f64], content_frames: usize) -> Vec<(usize, usize)> {
+pub(crate) fn clip_frames(clip_timestamps: &[f64], content_frames: usize) -> Vec<(usize, usize)> {
     let points = clip_timestamps
         .iter()
         .map(|s| (s * 100.0).round_ties_even().max(0.0) as usize)
@@ -216,7 +264,7 @@ mod tests {
 
     #[test]
     fn defaults_match_faster_whisper() {
-        let o = TranscribeOptions::default();
+        let o = DecodeOptions::default();
         assert_eq!(o.beam_size, 5);
         assert_eq!(o.temperatures.len(), 6);
         assert_eq!(o.suppress_tokens, Some(vec![-1]));
@@ -225,5 +273,57 @@ mod tests {
         assert_eq!(o.append_punctuations, "\"'.。,，!！?？:：”)]}、");
         assert_eq!(o.hallucination_silence_threshold, None);
         assert!(o.validate().is_ok());
+    }
+
+    #[test]
+    fn sizes_from_callers_are_bounded() {
+        let o = DecodeOptions::default();
+        for bad in [
+            DecodeOptions {
+                beam_size: 0,
+                ..o.clone()
+            },
+            DecodeOptions {
+                beam_size: 100_000,
+                ..o.clone()
+            },
+            DecodeOptions {
+                beam_size: usize::MAX,
+                ..o.clone()
+            },
+            DecodeOptions {
+                best_of: 100_000,
+                ..o.clone()
+            },
+            DecodeOptions {
+                patience: f32::INFINITY,
+                ..o.clone()
+            },
+            DecodeOptions {
+                max_new_tokens: Some(usize::MAX),
+                ..o.clone()
+            },
+            DecodeOptions {
+                language_detection_segments: usize::MAX,
+                ..o.clone()
+            },
+            DecodeOptions {
+                temperatures: vec![f64::INFINITY],
+                ..o.clone()
+            },
+            DecodeOptions {
+                log_prob_threshold: Some(f64::NAN),
+                ..o.clone()
+            },
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let ok = DecodeOptions {
+            beam_size: MAX_BEAMS,
+            best_of: MAX_BEAMS,
+            ..o
+        };
+        assert!(ok.validate().is_ok());
     }
 }

@@ -1,4 +1,6 @@
 //! The decoder prompt of one window (faster-whisper `get_prompt`, spec §6.1).
+//!
+//! Follows faster-whisper 1.2.1 `faster_whisper/transcribe.py` (`WhisperModel.get_prompt`).
 
 use crate::DecodeError;
 use vkw_model::{SpecialTokens, Tokenizer};

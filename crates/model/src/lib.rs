@@ -12,16 +12,19 @@
 mod config;
 pub mod convert;
 mod error;
+mod guard;
 mod hf;
 mod hparams;
+mod json;
 mod modelbin;
 mod tensor;
+mod text;
 mod tokenizer;
 pub mod writer;
 
 pub use config::ModelConfig;
 pub use error::ModelError;
-pub use hparams::HParams;
+pub use hparams::{HParams, MAX_MELS, MIN_TEXT_CTX, N_AUDIO_CTX};
 pub use modelbin::ModelBin;
 pub use tensor::{DType, Tensor, TensorData, WeightView};
 pub use tokenizer::{SpecialTokens, Task, Tokenizer, LANGUAGES};
@@ -56,8 +59,65 @@ pub struct WhisperModel {
 
 impl WhisperModel {
     /// Load a model directory.
+    ///
+    /// Everything decoding relies on is checked here, so a bad model fails
+    /// at load with a one-line error naming the model's file, never later
+    /// with an error naming the audio (or a panic):
+    ///
+    /// * every tensor the forward pass reads exists with its shape
+    ///   ([`HParams::infer`]), and the sizes can run ([`HParams::check_runnable`]);
+    /// * no float weight or quantisation scale is NaN or infinite, no scale
+    ///   is zero ([`ModelBin::check_values`]);
+    /// * the special tokens are in Whisper's layout, as [`SpecialTokens`]
+    ///   documents;
+    /// * every id of `config.json` (`lang_ids`, `suppress_ids`,
+    ///   `suppress_ids_begin`) is below the vocabulary size, and every
+    ///   alignment head is a (layer, head) of the decoder.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
-        let dir = dir.as_ref();
+        let model = Self::load_unchecked(dir.as_ref())?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let file = &self.weights.path;
+        self.hparams.check_runnable(file)?;
+        self.weights.check_values()?;
+        let cfg_path = self.dir.join(match self.format {
+            ModelFormat::Ct2 => "config.json",
+            ModelFormat::HuggingFace => "generation_config.json",
+        });
+        let bad = |msg: String| ModelError::BadFile {
+            path: cfg_path.clone(),
+            msg,
+        };
+        let v = self.hparams.n_vocab;
+        for (key, ids) in [
+            ("lang_ids", &self.config.lang_ids),
+            ("suppress_ids", &self.config.suppress_ids),
+            ("suppress_ids_begin", &self.config.suppress_ids_begin),
+        ] {
+            if let Some(id) = ids.iter().find(|&&id| id as usize >= v) {
+                return Err(bad(format!(
+                    "{key} holds id {id}, beyond the model's {v} tokens"
+                )));
+            }
+        }
+        let (layers, heads) = (self.hparams.decoder_layers, self.hparams.decoder_heads);
+        if let Some((l, h)) = self
+            .config
+            .alignment_heads
+            .iter()
+            .find(|&&(l, h)| l >= layers || h >= heads)
+        {
+            return Err(bad(format!(
+                "alignment head [{l}, {h}] is outside the decoder's {layers} layers x {heads} heads"
+            )));
+        }
+        Ok(())
+    }
+
+    fn load_unchecked(dir: &Path) -> Result<Self, ModelError> {
         if !dir.is_dir() {
             return Err(ModelError::NotADirectory(dir.to_path_buf()));
         }

@@ -5,6 +5,7 @@
 
 use crate::error::ModelError;
 use crate::tensor::{DType, Tensor, TensorData};
+use crate::text::quote;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,10 +123,22 @@ impl ModelBin {
             (String::new(), 1)
         };
         if binary_version >= 2 && spec_name != "WhisperSpec" {
+            // A name that is not an identifier is a damaged length or
+            // damaged bytes, not another model type.
+            if !spec_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(corrupt(format!(
+                    "unreadable spec name {}",
+                    quote(&spec_name)
+                )));
+            }
             return Err(ModelError::Unsupported {
                 path: path.to_path_buf(),
                 msg: format!(
-                    "spec '{spec_name}' is not a Whisper model (expected 'WhisperSpec'); convert a Whisper checkpoint with ct2-transformers-converter or vkwhisper convert"
+                    "spec {} is not a Whisper model (expected \"WhisperSpec\"); convert a Whisper checkpoint with ct2-transformers-converter or vkwhisper convert",
+                    quote(&spec_name)
                 ),
             });
         }
@@ -133,49 +146,52 @@ impl ModelBin {
         let mut vars: BTreeMap<String, Arc<Tensor>> = BTreeMap::new();
         for _ in 0..num_vars {
             let name = c.string("a variable name")?;
-            let rank = c.u8(&format!("the rank of '{name}'"))? as usize;
+            let q = quote(&name);
+            let rank = c.u8(&format!("the rank of {q}"))? as usize;
             let mut shape = Vec::with_capacity(rank);
             for _ in 0..rank {
-                shape.push(c.u32(&format!("the shape of '{name}'"))? as usize);
+                shape.push(c.u32(&format!("the shape of {q}"))? as usize);
             }
             let numel = shape
                 .iter()
                 .try_fold(1usize, |n, &d| n.checked_mul(d))
-                .ok_or_else(|| {
-                    corrupt(format!(
-                        "variable '{name}' has an impossible shape {shape:?}"
-                    ))
-                })?;
+                .ok_or_else(|| corrupt(format!("variable {q} has an impossible shape")))?;
             let (dtype, nbytes) = if binary_version >= 4 {
-                let id = c.u8(&format!("the dtype of '{name}'"))?;
-                let dtype = DType::from_id(id).ok_or_else(|| {
-                    corrupt(format!("variable '{name}' has unknown dtype id {id}"))
-                })?;
-                let nbytes = c.u32(&format!("the size of '{name}'"))? as usize;
+                let id = c.u8(&format!("the dtype of {q}"))?;
+                let dtype = DType::from_id(id)
+                    .ok_or_else(|| corrupt(format!("variable {q} has unknown dtype id {id}")))?;
+                let nbytes = c.u32(&format!("the size of {q}"))? as usize;
                 if numel.checked_mul(dtype.size()) != Some(nbytes) {
                     return Err(corrupt(format!(
-                        "variable '{name}': invalid payload size {nbytes} for shape {shape:?} of {}",
+                        "variable {q}: invalid payload size {nbytes} for shape {} of {}",
+                        show_shape(&shape),
                         dtype.name()
                     )));
                 }
                 (dtype, nbytes)
             } else {
-                let item = c.u8(&format!("the item size of '{name}'"))?;
-                let count = c.u32(&format!("the element count of '{name}'"))? as usize;
+                let item = c.u8(&format!("the item size of {q}"))?;
+                let count = c.u32(&format!("the element count of {q}"))? as usize;
                 let dtype = match item {
                     4 => DType::F32,
                     2 => DType::I16,
                     1 => DType::I8,
-                    _ => return Err(corrupt(format!("variable '{name}' has item size {item}"))),
+                    _ => return Err(corrupt(format!("variable {q} has item size {item}"))),
                 };
                 if count != numel {
                     return Err(corrupt(format!(
-                        "variable '{name}': {count} elements for shape {shape:?}"
+                        "variable {q}: {count} elements for shape {}",
+                        show_shape(&shape)
                     )));
                 }
                 (dtype, count * item as usize)
             };
-            let payload = c.take(nbytes, &format!("the data of '{name}'"))?;
+            let payload = c.take(nbytes, &format!("the data of {q}"))?;
+            if vars.contains_key(&name) {
+                // CTranslate2 would keep one of the two silently; which one
+                // the file meant is unknowable.
+                return Err(corrupt(format!("variable {q} is stored twice")));
+            }
             let data = TensorData::from_le_bytes(dtype, payload);
             vars.insert(
                 name,
@@ -186,12 +202,19 @@ impl ModelBin {
                 }),
             );
         }
-        let mut aliases = Vec::new();
+        let mut aliases: Vec<(String, String)> = Vec::new();
         if binary_version >= 3 {
             let n = c.u32("the alias count")? as usize;
+            let mut seen = std::collections::HashSet::new();
             for _ in 0..n {
                 let a = c.string("an alias name")?;
                 let t = c.string("an alias target")?;
+                if vars.contains_key(&a) || !seen.insert(a.clone()) {
+                    return Err(corrupt(format!(
+                        "alias {} names a variable that already exists",
+                        quote(&a)
+                    )));
+                }
                 aliases.push((a, t));
             }
         }
@@ -248,7 +271,7 @@ impl ModelBin {
         for (a, t) in &aliases {
             let target = vars.get(t).cloned().ok_or_else(|| ModelError::Corrupt {
                 path: path.to_path_buf(),
-                msg: format!("alias '{a}' points to missing variable '{t}'"),
+                msg: format!("alias {} points to missing variable {}", quote(a), quote(t)),
             })?;
             vars.insert(a.clone(), target);
             if let Some(ts) = vars.get(&format!("{t}_scale")).cloned() {
@@ -331,6 +354,55 @@ impl ModelBin {
         self.vars.contains_key(name)
     }
 
+    /// Check the values the forward pass will read: no NaN or infinity in
+    /// any float tensor or quantisation scale (the error names the first such
+    /// variable in name order), no zero scale, and one scale per row for
+    /// int8 weights (a scalar for int16). Tensors are scanned in parallel;
+    /// aliases are scanned once.
+    pub fn check_values(&self) -> Result<(), ModelError> {
+        use rayon::prelude::*;
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<(&str, &Tensor)> = self
+            .vars
+            .iter()
+            .filter(|(_, t)| seen.insert(Arc::as_ptr(t)))
+            .map(|(n, t)| (n.as_str(), t.as_ref()))
+            .collect();
+        if let Some((name, what)) = distinct
+            .par_iter()
+            .find_map_first(|&(n, t)| t.non_finite().map(|w| (n, w)))
+        {
+            return Err(ModelError::NonFinite {
+                path: self.path.clone(),
+                name: name.to_string(),
+                what,
+            });
+        }
+        for (name, t) in distinct {
+            let Some(scale) = &t.scale else { continue };
+            let rows = t.rows_cols().0;
+            let ok_len = match t.data.dtype() {
+                DType::I8 => scale.len() == rows || scale.len() == 1,
+                _ => scale.len() == 1,
+            };
+            let corrupt = |msg: &str| ModelError::Corrupt {
+                path: self.path.clone(),
+                msg: format!("variable {}: {msg}", quote(&format!("{name}_scale"))),
+            };
+            if !ok_len {
+                return Err(corrupt(&format!(
+                    "{} scales for a {} weight of {rows} rows",
+                    scale.len(),
+                    t.data.dtype().name()
+                )));
+            }
+            if scale.contains(&0.0) {
+                return Err(corrupt("a quantisation scale is zero"));
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes held by all distinct tensors.
     pub fn resident_bytes(&self) -> usize {
         let mut seen = std::collections::HashSet::new();
@@ -339,6 +411,16 @@ impl ModelBin {
             .filter(|t| seen.insert(Arc::as_ptr(t)))
             .map(|t| t.data.len() * t.data.dtype().size())
             .sum()
+    }
+}
+
+/// A shape for an error message: at most 8 dimensions are listed (a rank
+/// read from a damaged file can be 255).
+fn show_shape(shape: &[usize]) -> String {
+    if shape.len() <= 8 {
+        format!("{shape:?}")
+    } else {
+        format!("{:?} (rank {})", &shape[..8], shape.len())
     }
 }
 

@@ -221,6 +221,43 @@ impl Tensor {
         })
     }
 
+    /// Whether any value (or quantisation scale) is NaN or infinite:
+    /// `Some("NaN")` or `Some("infinite")`, `None` for a finite tensor.
+    /// Integer tensors are always finite. Large tensors are scanned in
+    /// parallel, on the bit patterns (an all-ones exponent), which the
+    /// compiler vectorises.
+    pub fn non_finite(&self) -> Option<&'static str> {
+        use rayon::prelude::*;
+        fn bad_bits<T: Sync>(v: &[T], exp: u32, bits: impl Fn(&T) -> u32 + Sync) -> bool {
+            // No early exit inside a block, so the loop vectorises.
+            v.par_chunks(1 << 16)
+                .any(|c| c.iter().fold(false, |acc, x| acc | (bits(x) & exp == exp)))
+        }
+        let any = match &self.data {
+            TensorData::F32(v) => bad_bits(v, 0x7f80_0000, |x| x.to_bits()),
+            TensorData::F16(v) => bad_bits(v, 0x7c00, |x| u32::from(x.to_bits())),
+            TensorData::BF16(v) => bad_bits(v, 0x7f80, |x| u32::from(x.to_bits())),
+            TensorData::I8(_) | TensorData::I16(_) | TensorData::I32(_) => false,
+        } || self
+            .scale
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|x| !x.is_finite()));
+        if !any {
+            return None;
+        }
+        // Rare: say which kind (a second, slow pass).
+        let nan = match &self.data {
+            TensorData::F32(v) => v.iter().any(|x| x.is_nan()),
+            TensorData::F16(v) => v.iter().any(|x| x.is_nan()),
+            TensorData::BF16(v) => v.iter().any(|x| x.is_nan()),
+            _ => false,
+        } || self
+            .scale
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|x| x.is_nan()));
+        Some(if nan { "NaN" } else { "infinite" })
+    }
+
     /// Dequantise / widen to float32 (spec §2.6: divide by the scale).
     pub fn to_f32(&self) -> Vec<f32> {
         let (rows, cols) = self.rows_cols();
@@ -263,6 +300,31 @@ mod tests {
             scale: Some(vec![127.0, 10.0]),
         };
         assert_eq!(t.to_f32(), vec![1.0, -64.0 / 127.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn non_finite_values_are_found_in_every_float_type() {
+        let f = |data: TensorData| Tensor {
+            shape: vec![data.len()],
+            data,
+            scale: None,
+        };
+        let mut v = vec![0.5f32; 200_000];
+        assert_eq!(f(TensorData::F32(v.clone())).non_finite(), None);
+        v[123_457] = f32::NAN;
+        assert_eq!(f(TensorData::F32(v.clone())).non_finite(), Some("NaN"));
+        v[123_457] = f32::NEG_INFINITY;
+        assert_eq!(f(TensorData::F32(v)).non_finite(), Some("infinite"));
+        let h = vec![f16::ONE, f16::MAX, f16::INFINITY];
+        assert_eq!(f(TensorData::F16(h)).non_finite(), Some("infinite"));
+        let b = vec![bf16::ONE, bf16::NAN];
+        assert_eq!(f(TensorData::BF16(b)).non_finite(), Some("NaN"));
+        let q = Tensor {
+            shape: vec![1, 2],
+            data: TensorData::I8(vec![1, 2]),
+            scale: Some(vec![f32::INFINITY]),
+        };
+        assert_eq!(q.non_finite(), Some("infinite"));
     }
 
     #[test]

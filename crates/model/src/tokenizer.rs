@@ -25,6 +25,35 @@ pub enum Task {
 }
 
 /// Special-token ids, looked up by string in the vocabulary (spec §5.2).
+///
+/// # Guaranteed after load
+///
+/// [`Tokenizer::load`] (and so `WhisperModel::load`, for CTranslate2 and
+/// transformers directories alike) refuses a vocabulary whose special tokens
+/// are not in Whisper's layout, so the decoder may rely on the following,
+/// where `V` is the vocabulary size (= the rows of the embedding matrix,
+/// `V ≤ u32::MAX`) and each token is the *first* vocabulary entry with its
+/// string:
+///
+/// * `eot + 1 == sot`: the text tokens are exactly the ids `0..eot`;
+/// * `sot + 1 + num_languages == translate`: the language tokens are the ids
+///   `sot + 1 .. translate` (`num_languages` may be 0);
+/// * `translate + 1 == transcribe`, `transcribe + 1 == sot_lm`,
+///   `sot_lm + 1 == sot_prev`, `sot_prev + 1 == no_speech`,
+///   `no_speech + 1 == no_timestamps`;
+/// * `timestamp_begin == no_timestamps + 1` and
+///   `timestamp_begin <= timestamp_end == V - 1` (at least one timestamp).
+///
+/// Hence `eot < sot < translate < transcribe < sot_lm < sot_prev < no_speech
+/// < no_timestamps < timestamp_begin ≤ timestamp_end < V`: all ids are
+/// distinct and in the vocabulary, a difference of two of them taken in this
+/// order never wraps, and the closed range `sot..=no_timestamps` holds
+/// exactly the task-prefix tokens (sot, languages, tasks, sot_lm, sot_prev,
+/// no_speech, no_timestamps), never a text, eot or timestamp token.
+/// `num_languages == no_speech − sot − 5` as in spec §5.2, and
+/// `multilingual == (V ≥ 51865)`. Every id `tokenizer.json` can produce
+/// when encoding text is below `V`, and its ordinary (non-added) tokens are
+/// text tokens or eot (`≤ eot`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecialTokens {
     /// `<|endoftext|>`.
@@ -80,7 +109,10 @@ fn read_vocabulary(dir: &Path) -> Result<(std::path::PathBuf, Vec<String>), Mode
         })?;
         let v: Vec<String> = serde_json::from_str(&text).map_err(|e| ModelError::BadFile {
             path: json.clone(),
-            msg: format!("expected a JSON list of token strings: {e}"),
+            msg: format!(
+                "expected a JSON list of token strings: {}",
+                crate::text::one_line(&e.to_string())
+            ),
         })?;
         return Ok((json, v));
     }
@@ -113,6 +145,94 @@ fn read_vocabulary(dir: &Path) -> Result<(std::path::PathBuf, Vec<String>), Mode
     })
 }
 
+/// Parse a `tokenizer.json`. The text must be JSON before `tokenizers`
+/// sees it (a syntax error inside its `decoder` field makes tokenizers 0.22
+/// panic), and the parse runs contained (`guard.rs`).
+pub(crate) fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer, ModelError> {
+    let bad = |msg: String| ModelError::BadFile {
+        path: path.to_path_buf(),
+        msg: format!("not a valid tokenizer.json: {msg}"),
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text)
+        .map_err(|e| bad(crate::text::one_line(&e.to_string())))?;
+    match crate::guard::contain(|| text.parse::<tokenizers::Tokenizer>()) {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(bad(crate::text::one_line(&e.to_string()))),
+        Err(panic) => Err(bad(format!("the tokenizer library failed on it: {panic}"))),
+    }
+}
+
+/// The layout [`SpecialTokens`] documents, or why not (one line).
+fn check_layout(sp: &SpecialTokens, n_vocab: usize) -> Result<(), String> {
+    let chain = [
+        ("<|endoftext|>", u64::from(sp.eot)),
+        ("<|startoftranscript|>", u64::from(sp.sot)),
+        // The language tokens come here (checked through `translate`).
+        ("<|translate|>", u64::from(sp.translate)),
+        ("<|transcribe|>", u64::from(sp.transcribe)),
+        ("<|startoflm|>", u64::from(sp.sot_lm)),
+        ("<|startofprev|>", u64::from(sp.sot_prev)),
+        ("the no-speech token", u64::from(sp.no_speech)),
+        ("<|notimestamps|>", u64::from(sp.no_timestamps)),
+    ];
+    let langs = sp.num_languages as u64;
+    for pair in chain.windows(2) {
+        let ((a, ia), (b, ib)) = (pair[0], pair[1]);
+        let gap = if b == "<|translate|>" { 1 + langs } else { 1 };
+        if ib != ia + gap {
+            return Err(format!(
+                "special token {b} has id {ib}, but Whisper's layout puts it at {} \
+                 (after {a} at {ia}{}): the vocabulary does not belong to a Whisper model",
+                ia + gap,
+                if gap > 1 {
+                    ", then the language tokens"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if u64::from(sp.no_timestamps) + 1 >= n_vocab as u64 {
+        return Err(format!(
+            "no timestamp tokens after <|notimestamps|> (id {}, {n_vocab} tokens)",
+            sp.no_timestamps
+        ));
+    }
+    Ok(())
+}
+
+/// Every id `tokenizer.json` can produce must exist in the model, and its
+/// ordinary (BPE) tokens must be text tokens, so that encoded prompts,
+/// prefixes and hotwords never turn into control or timestamp tokens.
+fn check_tokenizer_ids(
+    tk: &tokenizers::Tokenizer,
+    sp: &SpecialTokens,
+    n_vocab: usize,
+) -> Result<(), String> {
+    if let Some((tok, id)) = tk.get_vocab(false).into_iter().find(|&(_, id)| id > sp.eot) {
+        return Err(format!(
+            "token {} has id {id}, past <|endoftext|> ({}): the tokenizer does not belong to this vocabulary",
+            crate::text::quote(&tok),
+            sp.eot
+        ));
+    }
+    if let Some((tok, id)) = tk
+        .get_vocab(true)
+        .into_iter()
+        .find(|&(_, id)| id as usize >= n_vocab)
+    {
+        return Err(format!(
+            "token {} has id {id}, beyond the model's {n_vocab} tokens",
+            crate::text::quote(&tok)
+        ));
+    }
+    Ok(())
+}
+
 impl Tokenizer {
     /// Load `tokenizer.json` and the vocabulary file of a model directory.
     pub fn load(dir: &Path, n_vocab: usize) -> Result<Self, ModelError> {
@@ -123,11 +243,7 @@ impl Tokenizer {
                 hint: "copy tokenizer.json from the original Hugging Face model next to model.bin",
             });
         }
-        let inner =
-            tokenizers::Tokenizer::from_file(&tk_path).map_err(|e| ModelError::BadFile {
-                path: tk_path.clone(),
-                msg: format!("not a valid tokenizer.json: {e}"),
-            })?;
+        let inner = read_tokenizer_json(&tk_path)?;
         let (vocab_path, vocab) = read_vocabulary(dir)?;
         Self::from_parts(inner, vocab, &vocab_path, n_vocab)
     }
@@ -141,30 +257,25 @@ impl Tokenizer {
         n_vocab: usize,
     ) -> Result<Self, ModelError> {
         let vocab_path = vocab_path.to_path_buf();
-        if vocab.len() != n_vocab {
-            return Err(ModelError::BadFile {
-                path: vocab_path,
-                msg: format!(
-                    "{} tokens, but model.bin's embeddings have {n_vocab} rows",
-                    vocab.len()
-                ),
-            });
-        }
-        let find = |s: &str| vocab.iter().position(|t| t == s).map(|i| i as u32);
-        let need = |s: &str| {
-            find(s).ok_or_else(|| ModelError::BadFile {
-                path: vocab_path.clone(),
-                msg: format!("special token {s} not found"),
-            })
+        let bad = |msg: String| ModelError::BadFile {
+            path: vocab_path.clone(),
+            msg,
         };
+        if vocab.len() != n_vocab {
+            return Err(bad(format!(
+                "{} tokens, but model.bin's embeddings have {n_vocab} rows",
+                vocab.len()
+            )));
+        }
+        let n_vocab_u32 = u32::try_from(n_vocab)
+            .map_err(|_| bad(format!("{n_vocab} tokens do not fit 32-bit ids")))?;
+        let find = |s: &str| vocab.iter().position(|t| t == s).map(|i| i as u32);
+        let need = |s: &str| find(s).ok_or_else(|| bad(format!("special token {s} not found")));
         let sot = need("<|startoftranscript|>")?;
         let no_timestamps = need("<|notimestamps|>")?;
         let no_speech = find("<|nospeech|>")
             .or_else(|| find("<|nocaptions|>"))
-            .ok_or_else(|| ModelError::BadFile {
-                path: vocab_path.clone(),
-                msg: "special token <|nospeech|> / <|nocaptions|> not found".into(),
-            })?;
+            .ok_or_else(|| bad("special token <|nospeech|> / <|nocaptions|> not found".into()))?;
         let special = SpecialTokens {
             eot: need("<|endoftext|>")?,
             sot,
@@ -174,11 +285,18 @@ impl Tokenizer {
             sot_prev: need("<|startofprev|>")?,
             no_speech,
             no_timestamps,
-            timestamp_begin: no_timestamps + 1,
-            timestamp_end: (n_vocab - 1) as u32,
+            // Wrapping is harmless here: `check_layout` refuses the layout
+            // unless no_timestamps + 1 < V (≤ u32::MAX) and 5 + sot ≤ no_speech.
+            timestamp_begin: no_timestamps.wrapping_add(1),
+            timestamp_end: n_vocab_u32.wrapping_sub(1),
             num_languages: (no_speech as usize).saturating_sub(sot as usize + 5),
             multilingual: n_vocab >= 51865,
         };
+        check_layout(&special, n_vocab).map_err(bad)?;
+        check_tokenizer_ids(&inner, &special, n_vocab).map_err(|msg| ModelError::BadFile {
+            path: vocab_path.with_file_name("tokenizer.json"),
+            msg,
+        })?;
         Ok(Self {
             inner,
             vocab,
@@ -201,22 +319,28 @@ impl Tokenizer {
         self.vocab.get(id as usize).map(|s| s.as_str())
     }
 
-    /// Encode text without special tokens.
+    /// Encode text without special tokens. (The tokenizer comes from a
+    /// file: a panic inside the library is returned as an error.)
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        self.inner
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| e.to_string())
+        crate::guard::contain(|| {
+            self.inner
+                .encode(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|e| crate::text::one_line(&e.to_string()))
+        })
+        .unwrap_or_else(|panic| Err(format!("the tokenizer failed: {panic}")))
     }
 
-    /// Decode text tokens (ids ≥ eot are dropped).
+    /// Decode text tokens (ids ≥ eot are dropped); empty if the tokenizer
+    /// cannot decode them.
     pub fn decode(&self, ids: &[u32]) -> String {
         let text: Vec<u32> = ids
             .iter()
             .copied()
             .filter(|&t| t < self.special.eot)
             .collect();
-        self.inner.decode(&text, false).unwrap_or_default()
+        crate::guard::contain(|| self.inner.decode(&text, false).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Decode with `<|t.tt|>` markers for timestamp tokens.

@@ -335,7 +335,7 @@ fn broken_checkpoints_are_one_line_errors_naming_the_problem() {
     .unwrap();
     let msg = load_err(dir);
     assert!(
-        msg.contains("'model.encoder.conv1.weight'") && msg.contains("[384, 80, 3]"),
+        msg.contains("\"model.encoder.conv1.weight\"") && msg.contains("[384, 80, 3]"),
         "{msg}"
     );
     std::fs::write(&cfg_path, &cfg).unwrap();
@@ -350,7 +350,7 @@ fn broken_checkpoints_are_one_line_errors_naming_the_problem() {
     );
     let msg = load_err(dir);
     assert!(
-        msg.contains("tensor 'model.decoder.layers.2.fc2.bias' is missing"),
+        msg.contains("tensor \"model.decoder.layers.2.fc2.bias\" is missing"),
         "{msg}"
     );
 

@@ -1,13 +1,15 @@
-//! Transcript records shared by decoding and the writers, and the pure
-//! token → segment logic of faster-whisper (spec §6.12).
+//! Transcript records and the sink they stream to.
 //!
 //! This crate sits between decoding and the output sinks in the data flow:
-//! decoding emits [`Segment`]s one window at a time; writers consume them.
+//! decoding emits [`Segment`]s one window at a time into a [`SegmentSink`]
+//! (the writers, a server's response, a caller's closure); any sink can stop
+//! the transcription by answering [`ControlFlow::Break`].
 #![deny(missing_docs)]
 
-mod split;
+mod sink;
 
-pub use split::{split_by_timestamps, SplitResult, TokenSegment};
+pub use sink::{from_fn, FnSink, Progress, SegmentSink};
+pub use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,10 @@ pub struct Segment {
     pub no_speech_prob: f64,
     /// Word timings, when word timestamps were requested.
     pub words: Option<Vec<Word>>,
+    /// Each token's text and log-probability when requested
+    /// (`DecodeOptions::token_logprobs`, a vkwhisper extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_logprobs: Option<Vec<(String, f32)>>,
 }
 
 /// Facts about the whole transcription (faster-whisper's `TranscriptionInfo`).

@@ -48,3 +48,47 @@ pub fn vad_model() -> Option<PathBuf> {
     eprintln!("skipping: Silero VAD model not installed (run scripts/fetch-models.sh vad)");
     None
 }
+
+/// Lower-case words with punctuation removed (apostrophes inside words
+/// kept): what word error rates are computed on.
+pub fn wer_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+                .trim_matches('\'')
+                .to_string()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate in percent: word-level Levenshtein distance over the
+/// reference's word count.
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (wer_words(reference), wer_words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    100.0 * prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// The reference text of `file` in the shared set `set` (its manifest.tsv).
+pub fn reference_text(set: &str, file: &str) -> Option<String> {
+    let manifest =
+        std::fs::read_to_string(fixtures().join("data").join(set).join("manifest.tsv")).ok()?;
+    manifest
+        .lines()
+        .find(|l| l.starts_with(file))
+        .and_then(|l| l.split('\t').nth(2))
+        .map(str::to_string)
+}

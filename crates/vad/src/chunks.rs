@@ -3,7 +3,6 @@
 //! (`SpeechTimestampsMap`, `restore_speech_timestamps`, §8.6).
 
 use crate::timestamps::SpeechChunk;
-use vkw_segments::Segment;
 
 /// Samples per second.
 const RATE: f64 = 16_000.0;
@@ -148,28 +147,6 @@ impl SpeechTimestampsMap {
             .min(self.silence_before.len() - 1);
         round2(self.silence_before[k] + time)
     }
-
-    /// faster-whisper's `restore_speech_timestamps` for one segment: words
-    /// are mapped with the chunk of their midpoint, and the segment then
-    /// spans its first to last word; without words, start and end are
-    /// mapped on their own (the end with the end rule).
-    pub fn restore_segment(&self, seg: &mut Segment) {
-        match seg.words.as_mut().filter(|w| !w.is_empty()) {
-            Some(words) => {
-                for w in words.iter_mut() {
-                    let k = self.chunk_index((w.start + w.end) / 2.0, false);
-                    w.start = self.original_time(w.start, Some(k), false);
-                    w.end = self.original_time(w.end, Some(k), false);
-                }
-                seg.start = words[0].start;
-                seg.end = words[words.len() - 1].end;
-            }
-            None => {
-                seg.start = self.original_time(seg.start, None, false);
-                seg.end = self.original_time(seg.end, None, true);
-            }
-        }
-    }
 }
 
 /// Python's `round(x, 2)`: the float nearest to `x` rounded to two decimals,
@@ -182,7 +159,6 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vkw_segments::Word;
 
     fn c(start: usize, end: usize) -> SpeechChunk {
         SpeechChunk { start, end }
@@ -248,37 +224,6 @@ mod tests {
         // Past the last chunk: the last chunk's offset.
         assert_eq!(m.original_time(9.0, None, false), 11.0);
         assert_eq!(m.original_time(0.123, None, false), 1.12);
-
-        let word = |start, end| Word {
-            start,
-            end,
-            word: " w".into(),
-            probability: 0.9,
-        };
-        let mut seg = Segment {
-            id: 1,
-            seek: 0,
-            start: 0.0,
-            end: 1.6,
-            text: " w w".into(),
-            tokens: vec![],
-            temperature: 0.0,
-            avg_logprob: 0.0,
-            compression_ratio: 1.0,
-            no_speech_prob: 0.0,
-            words: Some(vec![word(0.2, 0.6), word(0.9, 1.2)]),
-        };
-        m.restore_segment(&mut seg);
-        let w = seg.words.as_ref().unwrap();
-        assert_eq!((w[0].start, w[0].end), (1.2, 1.6));
-        // Midpoint 1.05 s lies in chunk 1: both ends get +2 s.
-        assert_eq!((w[1].start, w[1].end), (2.9, 3.2));
-        assert_eq!((seg.start, seg.end), (1.2, 3.2));
-        seg.words = None;
-        seg.start = 0.0;
-        seg.end = 1.0;
-        m.restore_segment(&mut seg);
-        assert_eq!((seg.start, seg.end), (1.0, 2.0));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 mod chunks;
 mod net;
 pub mod onnx;
+mod stream;
 mod timestamps;
 
 use std::path::PathBuf;
@@ -35,13 +36,17 @@ use vkw_audio::Samples;
 
 pub use chunks::{collect_chunks, concatenate_in_place, CollectedChunk, SpeechTimestampsMap};
 pub use net::{SileroVad, WINDOW_SAMPLES};
+pub use stream::VadStream;
 pub use timestamps::{timestamps_from_probs, SpeechChunk, VadOptions};
 
 /// Errors of loading or running the VAD.
 #[derive(Debug, thiserror::Error)]
 pub enum VadError {
     /// The model file could not be read.
-    #[error("cannot read the VAD model {}: {source} (run `vkwhisper models pull vad`)", path.display())]
+    #[error(
+        "cannot read the VAD model {}: {source} (run `vkwhisper models pull vad`)",
+        one_line_path(path)
+    )]
     Io {
         /// The file.
         path: PathBuf,
@@ -50,7 +55,10 @@ pub enum VadError {
         source: std::io::Error,
     },
     /// The model file is not the Silero VAD v6 ONNX file.
-    #[error("{}: {detail} (run `vkwhisper models pull vad` to reinstall it)", path.display())]
+    #[error(
+        "{}: {detail} (run `vkwhisper models pull vad` to reinstall it)",
+        one_line_path(path)
+    )]
     File {
         /// The file.
         path: PathBuf,
@@ -63,6 +71,22 @@ pub enum VadError {
     /// A [`VadOptions`] value is out of range.
     #[error("{0}")]
     InvalidOption(String),
+}
+
+/// A path for an error message, control characters escaped (a directory
+/// name may contain a newline; every error is one line).
+fn one_line_path(p: &std::path::Path) -> String {
+    p.display()
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl SileroVad {

@@ -20,9 +20,9 @@ use vkw_audio::Samples;
 /// `[512·i, 512·i + 512)` (§8.3).
 pub const WINDOW_SAMPLES: usize = 512;
 /// Samples of the previous chunk prepended to each chunk (§8.3).
-const CONTEXT: usize = 64;
+pub(crate) const CONTEXT: usize = 64;
 /// Input row: context + chunk.
-const ROW: usize = CONTEXT + WINDOW_SAMPLES;
+pub(crate) const ROW: usize = CONTEXT + WINDOW_SAMPLES;
 /// Reflect padding on each side before the STFT (§8.2 step 1).
 const PAD: usize = 128;
 /// STFT kernel and hop.
@@ -33,7 +33,7 @@ const FRAMES: usize = 4;
 /// Frequency bins (real and imaginary halves of the basis).
 const BINS: usize = 129;
 /// LSTM hidden size.
-const HIDDEN: usize = 128;
+pub(crate) const HIDDEN: usize = 128;
 /// LSTM gate values per step (i, o, f, c).
 const GATES: usize = 4 * HIDDEN;
 /// Rows per parallel block of the convolutional front end.
@@ -75,15 +75,26 @@ fn take(
     name: &str,
     dims: &[usize],
 ) -> Result<Vec<f32>, VadError> {
+    let q = crate::onnx::quote(name);
     let t = map.remove(name).ok_or_else(|| {
         VadError::Format(format!(
-            "initializer {name} is missing (not a Silero VAD v6 model)"
+            "initializer {q} is missing (not a Silero VAD v6 model)"
         ))
     })?;
     if t.dims != dims {
+        let mut found = format!("{:?}", &t.dims[..t.dims.len().min(8)]);
+        if t.dims.len() > 8 {
+            found.push_str(&format!(" (rank {})", t.dims.len()));
+        }
         return Err(VadError::Format(format!(
-            "initializer {name} has shape {:?}, expected {dims:?} (not a Silero VAD v6 model)",
-            t.dims
+            "initializer {q} has shape {found}, expected {dims:?} (not a Silero VAD v6 model)"
+        )));
+    }
+    // NaN or infinite weights would make every probability NaN, and every
+    // threshold comparison false: refuse them here, by name.
+    if t.data.iter().any(|x| !x.is_finite()) {
+        return Err(VadError::Format(format!(
+            "initializer {q} holds NaN or infinite values (the file is damaged)"
         )));
     }
     Ok(t.data)
@@ -242,14 +253,20 @@ impl SileroVad {
         rows: usize,
         out: &mut [f32],
     ) {
+        debug_assert!(start + out.len() / HIDDEN <= rows);
+        self.encode_rows(|r, row| Self::row(samples, start + r, rows, row), out);
+    }
+
+    /// The rows `fill(r, row)` builds (576 samples each) through the STFT
+    /// and the four convolutions; writes 128 features per row.
+    fn encode_rows(&self, fill: impl Fn(usize, &mut [f32]), out: &mut [f32]) {
         let n = out.len() / HIDDEN;
-        debug_assert!(start + n <= rows);
         // §8.2 step 1–2: reflect-pad each row and cut frames 1..=4.
         let mut frames = vec![0f32; n * FRAMES * FFT];
         let mut row = [0f32; ROW];
         let mut padded = [0f32; ROW + 2 * PAD];
         for r in 0..n {
-            Self::row(samples, start + r, rows, &mut row);
+            fill(r, &mut row);
             for j in 0..PAD {
                 padded[j] = row[PAD - j];
                 padded[PAD + ROW + j] = row[ROW - 2 - j];
@@ -283,6 +300,22 @@ impl SileroVad {
         }
         debug_assert_eq!(t, 1);
         out.copy_from_slice(&x);
+    }
+
+    /// The speech probability of one 576-sample row (64 samples of context,
+    /// then the 512-sample chunk), carrying the LSTM state `h`, `c` from the
+    /// previous row: the streaming form of [`SileroVad::speech_probs`].
+    pub(crate) fn row_prob(
+        &self,
+        row: &[f32; ROW],
+        h: &mut [f32; HIDDEN],
+        c: &mut [f32; HIDDEN],
+    ) -> f32 {
+        let mut feats = [0f32; HIDDEN];
+        self.encode_rows(|_, out| out.copy_from_slice(row), &mut feats);
+        let mut g = vec![0f32; GATES];
+        matmul_nt(&feats, 1, HIDDEN, &self.w_ih, GATES, &self.bias, &mut g);
+        self.lstm_step(&mut g, h, c)
     }
 
     /// One LSTM step (§8.2 step 4) given `g = W·x + biases`, then the output

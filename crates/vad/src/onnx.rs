@@ -25,6 +25,16 @@ pub struct Tensor {
 /// What is wrong with the bytes, for [`crate::VadError::Format`].
 pub type FormatError = String;
 
+/// A name read from the file, for an error message: escaped (`{:?}`) and
+/// at most 80 characters, so that every error stays one short line.
+pub(crate) fn quote(name: &str) -> String {
+    let mut s: String = name.chars().take(80).collect();
+    if s.len() < name.len() {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
 /// One protobuf field value.
 enum Value<'a> {
     Varint(u64),
@@ -131,12 +141,15 @@ fn tensor(msg: &[u8]) -> Result<Option<(String, Tensor)>, FormatError> {
     }
     let dims: Vec<usize> = dims
         .into_iter()
-        .map(|d| usize::try_from(d).map_err(|_| format!("tensor {name}: dimension {d} too large")))
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| format!("tensor {}: dimension {d} too large", quote(&name)))
+        })
         .collect::<Result<_, _>>()?;
     let count = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| format!("tensor {name}: shape {dims:?} overflows"))?;
+        .ok_or_else(|| format!("tensor {}: its shape overflows", quote(&name)))?;
     let data: Vec<f32> = match raw {
         Some(r) => r
             .chunks_exact(4)
@@ -146,7 +159,8 @@ fn tensor(msg: &[u8]) -> Result<Option<(String, Tensor)>, FormatError> {
     };
     if data.len() != count {
         return Err(format!(
-            "tensor {name}: shape {dims:?} needs {count} values, the file holds {}",
+            "tensor {}: its shape needs {count} values, the file holds {}",
+            quote(&name),
             data.len()
         ));
     }

@@ -1,8 +1,14 @@
 //! Atomic output files: a sink writes into a temporary file next to its
 //! destination and the file is renamed into place only when the transcript is
-//! complete. A crash, an error or an early drop leaves no partial transcript
-//! (and no temporary file) behind, and an older complete file stays intact
-//! until the new one replaces it in one step.
+//! complete. An error or an early drop leaves no partial transcript (and no
+//! temporary file) behind, an interrupted program removes its temporary files
+//! in its signal handler ([`remove_pending_outputs`]), and an older complete
+//! file stays intact until the new one replaces it in one step.
+//!
+//! A process killed outright (SIGKILL, a power cut) cannot clean up. Its
+//! temporary files are named `.<file>.vkw<pid>.<random>.tmp`, so the next
+//! sink created for the same file recognises them as ours and removes those
+//! whose process is gone (see [`remove_stale_temps`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -21,6 +27,58 @@ static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     // A panic while holding the lock leaves the list usable.
     PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The start of our temporary files' names for destination `name`; the
+/// writing process's id follows, then a dot.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.vkw")
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Remove, in `dir`, the temporary files an earlier run left for the
+/// destination `name` when that run's process no longer exists (it was
+/// killed before it could clean up). Only names of our own pattern
+/// (`.<name>.vkw<pid>.<random>.tmp`) are touched, never those of a process
+/// that is still running; errors are ignored (another run may remove the
+/// same file at the same time).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = temp_prefix(name);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .filter(|r| r.ends_with(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && process_gone(pid, &entry) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether the process that wrote `entry` has ended. On Linux `/proc` says
+/// so exactly (a reused pid only keeps the file); elsewhere, without a
+/// portable check, a file untouched for a day is taken as abandoned.
+fn process_gone(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    if cfg!(target_os = "linux") {
+        return !Path::new("/proc").join(pid.to_string()).exists();
+    }
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
 }
 
 /// Delete the temporary files of every output not yet finished. For a
@@ -73,9 +131,10 @@ impl AtomicFileSink {
                 path: dest.to_path_buf(),
             })?
             .to_string_lossy();
+        remove_stale_temps(dir, &name);
         let mut builder = tempfile::Builder::new();
-        let prefix = format!(".{name}.");
-        builder.prefix(&prefix).suffix(".tmp");
+        let prefix = format!("{}{}.", temp_prefix(&name), std::process::id());
+        builder.prefix(&prefix).suffix(TEMP_SUFFIX);
         // tempfile defaults to 0600; a transcript should get the usual
         // umask-derived mode like any other file the user creates.
         #[cfg(unix)]
@@ -114,8 +173,11 @@ impl Drop for AtomicFileSink {
 }
 
 impl Sink for AtomicFileSink {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
-        self.inner.as_mut().ok_or_else(Self::finished)?.segment(seg)
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
+        self.inner
+            .as_mut()
+            .ok_or_else(Self::finished)?
+            .write_segment(seg)
     }
 
     fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()> {
@@ -197,4 +259,40 @@ pub fn open_outputs_with(
                 .map(|s| Box::new(s) as Box<dyn Sink + Send>)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn stale_temps_of_dead_processes_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // pid 0 is never a user process; our own pid is alive.
+        let dead = d.join(".talk.srt.vkw0.abc123.tmp");
+        let mine = d.join(format!(".talk.srt.vkw{}.def456.tmp", std::process::id()));
+        let other_file = d.join(".talk.vtt.vkw0.abc123.tmp");
+        let not_ours = d.join(".talk.srt.xyz.tmp");
+        for p in [&dead, &mine, &other_file, &not_ours] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        let mut sink = AtomicFileSink::create(&d.join("talk.srt"), OutputFormat::Srt).unwrap();
+        assert!(!dead.exists(), "a dead process's temp file is removed");
+        assert!(mine.exists() && other_file.exists() && not_ours.exists());
+        sink.finish(&TranscriptionInfo {
+            language: "en".into(),
+            language_probability: 1.0,
+            duration: 1.0,
+            duration_after_vad: 1.0,
+            all_language_probs: None,
+        })
+        .unwrap();
+        let names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.contains(&"talk.srt".to_string()), "{names:?}");
+    }
 }

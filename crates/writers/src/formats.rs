@@ -1,4 +1,4 @@
-//! The five transcript sinks. Text sinks stream (each segment is written and
+//! The transcript sinks. Text sinks stream (each segment is written and
 //! flushed as soon as it arrives, so `tail -f` and pipes see live output);
 //! JSON needs the whole transcript for its top-level `text` and so buffers.
 
@@ -23,7 +23,7 @@ impl<W: Write> TxtSink<W> {
 }
 
 impl<W: Write> Sink for TxtSink<W> {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
         writeln!(self.out, "{}", seg.text.trim())?;
         self.out.flush()
     }
@@ -111,7 +111,7 @@ impl<W: Write> SubtitleSink<W> {
 }
 
 impl<W: Write> Sink for SubtitleSink<W> {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
         self.header()?;
         match &seg.words {
             // Word timestamps: cues laid out from the words, as
@@ -163,7 +163,7 @@ impl<W: Write> TsvSink<W> {
 }
 
 impl<W: Write> Sink for TsvSink<W> {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
         self.header()?;
         // A tab inside the text would add a column.
         let text = seg.text.trim().replace('\t', " ");
@@ -174,6 +174,52 @@ impl<W: Write> Sink for TsvSink<W> {
             round_ms(seg.end),
             text
         )?;
+        self.out.flush()
+    }
+
+    fn finish(&mut self, _info: &TranscriptionInfo) -> io::Result<()> {
+        self.header()?;
+        self.out.flush()
+    }
+}
+
+/// LRC lyrics, as whisper.cpp's `--output-lrc` writes them: a `[by:…]` tag,
+/// then one `[mm:ss.xx]text` line per segment at its start (centiseconds;
+/// minutes keep counting past 59, as LRC has no hours field).
+pub(crate) struct LrcSink<W: Write> {
+    out: W,
+    header_done: bool,
+}
+
+impl<W: Write> LrcSink<W> {
+    pub(crate) fn new(out: W) -> Self {
+        Self {
+            out,
+            header_done: false,
+        }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if !self.header_done {
+            self.header_done = true;
+            self.out.write_all(b"[by:vkwhisper]\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// `mm:ss.xx` of a time in seconds (negative times clamp to zero).
+fn lrc_time(seconds: f64) -> String {
+    let cs = (seconds.max(0.0) * 100.0).round() as u64;
+    format!("{:02}:{:02}.{:02}", cs / 6000, cs / 100 % 60, cs % 100)
+}
+
+impl<W: Write> Sink for LrcSink<W> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
+        self.header()?;
+        // A line break inside the text would start a line without a time.
+        let text = seg.text.trim().replace(['\n', '\r'], " ");
+        writeln!(self.out, "[{}]{}", lrc_time(seg.start), text)?;
         self.out.flush()
     }
 
@@ -246,7 +292,7 @@ impl<W: Write> JsonSink<W> {
 }
 
 impl<W: Write> Sink for JsonSink<W> {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
         self.segments.push(seg.into());
         Ok(())
     }

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use vkw_segments::{Segment, TranscriptionInfo};
+use vkw_segments::{ControlFlow, Segment, SegmentSink, TranscriptionInfo};
 
 pub use atomic::{
     open_output, open_output_with, open_outputs, open_outputs_with, output_path,
@@ -28,19 +28,21 @@ pub use atomic::{
 pub use subtitles::SubtitleOptions;
 pub use timestamp::{console_line, format_timestamp};
 
-use formats::{JsonSink, SubtitleKind, SubtitleSink, TsvSink, TxtSink};
+use formats::{JsonSink, LrcSink, SubtitleKind, SubtitleSink, TsvSink, TxtSink};
 
 /// Errors from parsing format names and opening output files.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
     /// A format name that is not one of the supported ones.
-    #[error("unknown output format {value:?}: valid formats are txt, srt, vtt, tsv, json, all")]
+    #[error(
+        "unknown output format {value:?}: valid formats are txt, srt, vtt, tsv, json, lrc, all"
+    )]
     UnknownFormat {
         /// The name as given.
         value: String,
     },
     /// An empty format list (e.g. `--output-format ""`).
-    #[error("no output format given: valid formats are txt, srt, vtt, tsv, json, all")]
+    #[error("no output format given: valid formats are txt, srt, vtt, tsv, json, lrc, all")]
     NoFormat,
     /// The input path has no file name to derive the output name from.
     #[error("cannot name the output for {path:?}: the input path has no file name")]
@@ -72,6 +74,9 @@ pub enum OutputFormat {
     Tsv,
     /// OpenAI `verbose_json`.
     Json,
+    /// LRC lyrics (`[mm:ss.xx]text`, as whisper.cpp's `--output-lrc` writes
+    /// it). Not part of `all`, which is openai-whisper's five.
+    Lrc,
 }
 
 impl OutputFormat {
@@ -84,6 +89,16 @@ impl OutputFormat {
         OutputFormat::Json,
     ];
 
+    /// Every format a name can select (`all` plus the extras).
+    pub const NAMED: [OutputFormat; 6] = [
+        OutputFormat::Txt,
+        OutputFormat::Vtt,
+        OutputFormat::Srt,
+        OutputFormat::Tsv,
+        OutputFormat::Json,
+        OutputFormat::Lrc,
+    ];
+
     /// File extension (and format name), without the dot.
     pub fn extension(self) -> &'static str {
         match self {
@@ -92,6 +107,7 @@ impl OutputFormat {
             OutputFormat::Vtt => "vtt",
             OutputFormat::Tsv => "tsv",
             OutputFormat::Json => "json",
+            OutputFormat::Lrc => "lrc",
         }
     }
 
@@ -115,7 +131,7 @@ impl FromStr for OutputFormat {
     /// `all` is not a single format: use [`parse_formats`] for it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim().to_ascii_lowercase();
-        OutputFormat::ALL
+        OutputFormat::NAMED
             .into_iter()
             .find(|f| f.extension() == name)
             .ok_or_else(|| WriterError::UnknownFormat {
@@ -149,19 +165,19 @@ pub fn parse_formats(list: &str) -> Result<Vec<OutputFormat>, WriterError> {
 
 /// A consumer of transcript segments.
 ///
-/// Call [`Sink::segment`] for each segment in order, then [`Sink::finish`]
+/// Call [`Sink::write_segment`] for each segment in order, then [`Sink::finish`]
 /// once. A sink flushes its writer in `finish`, so I/O errors surface there
 /// rather than being lost when the writer is dropped.
 pub trait Sink {
     /// Takes the next segment.
-    fn segment(&mut self, seg: &Segment) -> io::Result<()>;
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()>;
     /// Completes the output with facts known only at the end.
     fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()>;
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
-        (**self).segment(seg)
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
+        (**self).write_segment(seg)
     }
 
     fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()> {
@@ -172,15 +188,26 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 /// Fans segments out to several sinks (e.g. `--output-format all`).
 /// Every sink gets every call; the first error is returned after all sinks
 /// have been tried, so one failing file does not starve the others.
+///
+/// It is also the writers' [`SegmentSink`]: a transcription streams straight
+/// into it, a write error stops decoding (the sink answers `Break` and keeps
+/// the error), and [`Sink::finish`] completes the files — or returns that
+/// error, leaving no file half-written.
 #[derive(Default)]
 pub struct MultiSink {
     sinks: Vec<Box<dyn Sink + Send>>,
+    error: Option<io::Error>,
 }
 
 impl MultiSink {
     /// Combines the given sinks.
     pub fn new(sinks: Vec<Box<dyn Sink + Send>>) -> Self {
-        Self { sinks }
+        Self { sinks, error: None }
+    }
+
+    /// The write error that stopped decoding, if any.
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
     }
 
     /// Adds one more sink.
@@ -190,10 +217,10 @@ impl MultiSink {
 }
 
 impl Sink for MultiSink {
-    fn segment(&mut self, seg: &Segment) -> io::Result<()> {
+    fn write_segment(&mut self, seg: &Segment) -> io::Result<()> {
         let mut first = Ok(());
         for s in &mut self.sinks {
-            let r = s.segment(seg);
+            let r = s.write_segment(seg);
             if first.is_ok() {
                 first = r;
             }
@@ -202,6 +229,9 @@ impl Sink for MultiSink {
     }
 
     fn finish(&mut self, info: &TranscriptionInfo) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         let mut first = Ok(());
         for s in &mut self.sinks {
             let r = s.finish(info);
@@ -210,6 +240,21 @@ impl Sink for MultiSink {
             }
         }
         first
+    }
+}
+
+impl SegmentSink for MultiSink {
+    fn segment(&mut self, seg: &Segment) -> ControlFlow<()> {
+        if self.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        match Sink::write_segment(self, seg) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
     }
 }
 
@@ -241,6 +286,7 @@ pub(crate) fn sink_over<W: Write + Send + 'static>(
         OutputFormat::Vtt => Box::new(SubtitleSink::new(out, SubtitleKind::Vtt, *subtitles)),
         OutputFormat::Tsv => Box::new(TsvSink::new(out)),
         OutputFormat::Json => Box::new(JsonSink::new(out)),
+        OutputFormat::Lrc => Box::new(LrcSink::new(out)),
     }
 }
 

@@ -39,6 +39,7 @@ fn seg(id: usize, start: f64, end: f64, text: &str) -> Segment {
         compression_ratio: 1.5,
         no_speech_prob: 0.125,
         words: None,
+        token_logprobs: None,
     }
 }
 
@@ -64,7 +65,7 @@ fn render(format: OutputFormat, segs: &[Segment]) -> String {
     let buf = Shared::default();
     let mut sink = writer_for(format, Box::new(buf.clone()));
     for s in segs {
-        sink.segment(s).expect("segment");
+        sink.write_segment(s).expect("segment");
     }
     sink.finish(&info()).expect("finish");
     buf.text()
@@ -112,6 +113,24 @@ fn tsv() {
          3600000\t3725123\tyour country can do for you.\n"
     );
     assert_eq!(render(OutputFormat::Tsv, &[]), "start\tend\ttext\n");
+}
+
+#[test]
+fn lrc() {
+    assert_eq!(
+        render(OutputFormat::Lrc, &sample()),
+        "[by:vkwhisper]\n\
+         [00:00.00]And so my fellow Americans,\n\
+         [00:08.00]ask --> not\twhat\n\
+         [60:00.00]your country can do for you.\n"
+    );
+    assert_eq!(render(OutputFormat::Lrc, &[]), "[by:vkwhisper]\n");
+    let mut odd = vec![seg(0, 61.239, 62.0, " two\nlines ")];
+    odd.push(seg(1, -0.5, 1.0, "x"));
+    assert_eq!(
+        render(OutputFormat::Lrc, &odd),
+        "[by:vkwhisper]\n[01:01.24]two lines\n[00:00.00]x\n"
+    );
 }
 
 #[test]
@@ -179,9 +198,15 @@ fn formats_parse() {
             OutputFormat::Tsv
         ]
     );
-    for f in OutputFormat::ALL {
+    for f in OutputFormat::NAMED {
         assert_eq!(f.to_string().parse::<OutputFormat>().ok(), Some(f));
     }
+    // lrc is selectable by name but not part of openai-whisper's `all`.
+    assert_eq!(
+        parse_formats("all,lrc").expect("valid").last(),
+        Some(&OutputFormat::Lrc)
+    );
+    assert!(!OutputFormat::ALL.contains(&OutputFormat::Lrc));
 }
 
 #[test]
@@ -190,7 +215,7 @@ fn unknown_format_is_a_clear_error() {
     let msg = err.to_string();
     assert!(matches!(err, WriterError::UnknownFormat { ref value } if value == "xml"));
     assert!(msg.contains("\"xml\""), "{msg}");
-    assert!(msg.contains("txt, srt, vtt, tsv, json, all"), "{msg}");
+    assert!(msg.contains("txt, srt, vtt, tsv, json, lrc, all"), "{msg}");
     assert!(matches!(parse_formats(" , "), Err(WriterError::NoFormat)));
     assert!("all".parse::<OutputFormat>().is_err());
 }
@@ -212,7 +237,7 @@ fn atomic_file_appears_only_on_finish() {
     let mut sink = open_output(&out_dir, input, OutputFormat::Srt).expect("open");
     assert_eq!(sink.path(), out_dir.join("jfk.srt"));
     for s in sample() {
-        sink.segment(&s).expect("segment");
+        sink.write_segment(&s).expect("segment");
     }
     // Only the hidden temp file exists while writing.
     assert!(!out_dir.join("jfk.srt").exists());
@@ -225,7 +250,7 @@ fn atomic_file_appears_only_on_finish() {
     assert_eq!(written, render(OutputFormat::Srt, &sample()));
     // A second finish is an error, not a silent rewrite.
     assert!(sink.finish(&info()).is_err());
-    assert!(sink.segment(&sample()[0]).is_err());
+    assert!(sink.write_segment(&sample()[0]).is_err());
 }
 
 #[test]
@@ -240,7 +265,7 @@ fn atomic_drop_leaves_nothing_and_keeps_old_file() {
             OutputFormat::Txt,
         )
         .expect("open");
-        sink.segment(&sample()[0]).expect("segment");
+        sink.write_segment(&sample()[0]).expect("segment");
         // Dropped without finish: an interrupted run.
     }
     assert_eq!(dir_entries(tmp.path()), vec!["talk.txt".to_string()]);
@@ -255,7 +280,7 @@ fn atomic_drop_leaves_nothing_and_keeps_old_file() {
         OutputFormat::Txt,
     )
     .expect("open");
-    sink.segment(&sample()[0]).expect("segment");
+    sink.write_segment(&sample()[0]).expect("segment");
     sink.finish(&info()).expect("finish");
     assert_eq!(
         std::fs::read_to_string(&dest).expect("read"),
@@ -272,7 +297,7 @@ fn multi_sink_writes_every_format() {
         open_outputs(tmp.path(), std::path::Path::new("a.b.mp3"), &formats).expect("open"),
     );
     for s in sample() {
-        sink.segment(&s).expect("segment");
+        sink.write_segment(&s).expect("segment");
     }
     sink.finish(&info()).expect("finish");
     assert_eq!(
@@ -339,7 +364,7 @@ fn render_with(format: OutputFormat, segs: &[Segment], o: SubtitleOptions) -> St
     let buf = Shared::default();
     let mut sink = writer_for_with(format, Box::new(buf.clone()), &o);
     for s in segs {
-        sink.segment(s).expect("segment");
+        sink.write_segment(s).expect("segment");
     }
     sink.finish(&info()).expect("finish");
     buf.text()

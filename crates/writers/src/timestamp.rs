@@ -93,6 +93,7 @@ mod tests {
             compression_ratio: 1.3,
             no_speech_prob: 0.01,
             words: None,
+            token_logprobs: None,
         };
         assert_eq!(
             console_line(&seg),

@@ -95,7 +95,7 @@ pub fn attend_few(
                 x86::scores(q, i0, mb, k, n, dh, scale, p);
             }
             for row in p.chunks_mut(n).take(mb) {
-                super::vmath::softmax(row);
+                vkw_math::softmax(row);
             }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above; `out` holds rows i0..i0+mb.

@@ -72,7 +72,7 @@ pub fn gemv(
 fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        super::vmath::has_avx2() && std::is_x86_feature_detected!("f16c")
+        vkw_math::has_avx2() && std::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -163,7 +163,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if super::vmath::has_avx2() {
+        if vkw_math::has_avx2() {
             // SAFETY: the features were just detected.
             return unsafe { dot_avx2(a, b) };
         }

@@ -13,7 +13,6 @@ mod gemv;
 pub mod int8;
 pub mod matmul;
 pub mod ops;
-pub mod vmath;
 mod weights;
 
 pub use decoder::CpuState;
@@ -120,6 +119,14 @@ impl CpuBackend {
             ComputeType::Auto => Ok(ComputeType::Default),
             other => Ok(other),
         }
+    }
+
+    /// Run `f` in this backend's thread pool: rayon work inside it (the
+    /// backend's own kernels, and a caller's host-side work such as the
+    /// log-mel, the VAD and logit rows) uses at most [`CpuBackend::threads`]
+    /// threads.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
     }
 
     /// The compute type in use (`auto` already resolved).

@@ -32,15 +32,15 @@ pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, ou
 /// Exact (erf) GELU, `0.5·x·(1 + erf(x/√2))` (spec §4.4), in place.
 pub fn gelu(x: &mut [f32]) {
     if x.len() >= 1 << 14 {
-        x.par_chunks_mut(4096).for_each(super::vmath::gelu);
+        x.par_chunks_mut(4096).for_each(vkw_math::gelu);
     } else {
-        super::vmath::gelu(x);
+        vkw_math::gelu(x);
     }
 }
 
 /// Numerically stable softmax of one row, in place.
 pub fn softmax(x: &mut [f32]) {
-    super::vmath::softmax(x);
+    vkw_math::softmax(x);
 }
 
 /// `x += y`, element-wise.

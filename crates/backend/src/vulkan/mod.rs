@@ -8,16 +8,23 @@ mod decoder;
 mod encoder;
 pub mod gpu;
 pub mod ops;
+pub mod stats;
 mod weights;
 
 pub use decoder::VulkanState;
 pub use gpu::{AdapterDesc, DeviceKind};
+pub use stats::StepStats;
+pub use weights::Precision;
 
-use crate::{Alignment, Backend, BackendError, LogitsAt};
+use crate::logits::{TopK, TopRequest};
+use crate::{Alignment, Backend, BackendError, ComputeType, LogitsAt};
 use gpu::{Buf, Gpu};
 use std::sync::Arc;
 use vkw_model::{HParams, WhisperModel};
 use weights::GWeights;
+
+/// An element type's name (`f32`, `f16`, `i8`).
+pub type WTypeName = &'static str;
 
 /// Encoder output of a batch of windows, resident on the GPU:
 /// `[batch, frames, d]`.
@@ -32,6 +39,11 @@ pub struct VulkanBackend {
     model: Arc<WhisperModel>,
     gpu: Arc<Gpu>,
     weights: GWeights,
+    precision: Precision,
+    note: Option<String>,
+    steps: stats::StepLog,
+    enc_plan: encoder::EncoderPlan,
+    enc_pool: encoder::Pool,
 }
 
 /// The best adapter of `list` for an explicit `--device vulkan` (and the
@@ -57,7 +69,7 @@ pub fn no_device_message() -> String {
         return "no Vulkan loader found (libvulkan.so.1 / vulkan-1.dll): install it \
                 (Debian/Ubuntu: `apt install libvulkan1 mesa-vulkan-drivers`; Fedora: \
                 `dnf install vulkan-loader mesa-vulkan-drivers`) or your GPU vendor's driver, \
-                or use --device cpu"
+                or use the CPU backend"
             .into();
     }
     let env_note = icd_env
@@ -68,7 +80,7 @@ pub fn no_device_message() -> String {
     format!(
         "the Vulkan loader found no Vulkan driver (ICD){env_note}: install Mesa's \
          `mesa-vulkan-drivers` (AMD, Intel, and the lavapipe CPU driver) or your GPU \
-         vendor's driver (NVIDIA, AMD, Intel), or use --device cpu"
+         vendor's driver (NVIDIA, AMD, Intel), or use the CPU backend"
     )
 }
 
@@ -104,16 +116,160 @@ fn loader_present() -> bool {
 }
 
 impl VulkanBackend {
-    /// Upload `model` to Vulkan adapter `index` (see [`gpu::enumerate`]).
+    /// Upload `model` to Vulkan adapter `index` (see [`gpu::enumerate`])
+    /// for float32 compute: token-identical with the CPU backend.
     pub fn new(model: Arc<WhisperModel>, index: usize) -> Result<Self, BackendError> {
-        let gpu = Arc::new(Gpu::open(index)?);
+        Self::with_compute_type(model, index, ComputeType::Float32)
+    }
+
+    /// Upload `model` to adapter `index` for compute type `ct` (see
+    /// [`Precision::resolve`]: `default`/`auto` mean float16 here, as
+    /// CTranslate2's default on CUDA).
+    pub fn with_compute_type(
+        model: Arc<WhisperModel>,
+        index: usize,
+        ct: ComputeType,
+    ) -> Result<Self, BackendError> {
+        Self::with_options(model, index, ct, None)
+    }
+
+    /// [`Self::with_compute_type`], keeping the compiled pipelines in
+    /// `pipeline_cache` (a directory; wgpu's pipeline cache, where the
+    /// adapter supports it) so the next load skips the driver's compiler.
+    /// Every kernel of the encoder and of sequential decoding is compiled
+    /// here, at load, not on the first window.
+    pub fn with_options(
+        model: Arc<WhisperModel>,
+        index: usize,
+        ct: ComputeType,
+        pipeline_cache: Option<&std::path::Path>,
+    ) -> Result<Self, BackendError> {
+        let gpu = Arc::new(Gpu::open_cached(index, pipeline_cache)?);
+        let (precision, note) = Precision::resolve(ct, gpu.f16)?;
         let hp = model.hparams;
-        let weights = GWeights::load(&gpu, &model.weights, hp.encoder_layers, hp.decoder_layers)?;
-        Ok(Self {
+        let weights = GWeights::load(
+            &gpu,
+            &model.weights,
+            hp.encoder_layers,
+            hp.decoder_layers,
+            precision,
+        )?;
+        // VKW_ENCODER_ATTN=scores (read, never set, here): the score-matrix
+        // attention, for measuring what flash attention saves.
+        let scores = std::env::var("VKW_ENCODER_ATTN").is_ok_and(|v| v == "scores");
+        let f16_acts = matches!(
+            precision,
+            Precision::Float16 | Precision::Int8 { rest_f16: true }
+        );
+        let enc_plan = encoder::EncoderPlan::new(&hp, f16_acts, scores);
+        let b = Self {
             model,
             gpu,
             weights,
-        })
+            precision,
+            note,
+            steps: stats::StepLog::default(),
+            enc_plan,
+            enc_pool: encoder::Pool::default(),
+        };
+        b.gpu
+            .scoped(|| b.gpu.compile_only(|| b.compile_kernels()))?;
+        // A cache that cannot be written only costs the next start time.
+        let _ = b.gpu.save_pipeline_cache();
+        Ok(b)
+    }
+
+    /// Build the kernels of one window's encoder and of a sequential
+    /// decode (prompt, one row, beam rows) without running them, leaving
+    /// the encoder scratch in the pool. Batched decoding's row counts and
+    /// the logit-rule kernels are built on first use.
+    fn compile_kernels(&self) -> Result<(), BackendError> {
+        let hp = self.model.hparams;
+        let mel = self
+            .gpu
+            .alloc((hp.n_mels * 2 * hp.n_audio_ctx * 4) as u64, "mel")?;
+        let enc = encoder::encode(
+            &self.gpu,
+            &self.weights,
+            &hp,
+            self.eps(),
+            &mel,
+            1,
+            self.enc_plan,
+            &self.enc_pool,
+        )?;
+        let mut st = decoder::start(&self.gpu, &self.weights, &hp, &enc, hp.n_audio_ctx, &[0])?;
+        let sp = self.model.tokenizer.special;
+        let mut out = Vec::new();
+        let mut step = |st: &mut VulkanState, toks: &[u32], t: usize| {
+            decoder::decode(
+                &self.gpu,
+                &self.weights,
+                &hp,
+                self.eps(),
+                st,
+                toks,
+                t,
+                LogitsAt::Last,
+                &mut out,
+                None,
+                None,
+            )
+        };
+        step(&mut st, &[sp.sot, sp.no_timestamps], 2)?;
+        step(&mut st, &[sp.sot], 1)?;
+        decoder::reorder(&mut st, &[0; 5])?;
+        step(&mut st, &[sp.sot; 5], 1)?;
+        Ok(())
+    }
+
+    /// The encoder's counters for one window, recorded but not run
+    /// (dispatches, submits, compulsory memory traffic in bytes): what
+    /// `--timings` reports per window, without the GPU time.
+    pub fn encoder_counts(&self) -> Result<stats::Tally, BackendError> {
+        let hp = self.model.hparams;
+        let mel = self
+            .gpu
+            .alloc((hp.n_mels * 2 * hp.n_audio_ctx * 4) as u64, "mel")?;
+        let before = stats::tally();
+        self.gpu.scoped(|| {
+            self.gpu.compile_only(|| {
+                encoder::encode(
+                    &self.gpu,
+                    &self.weights,
+                    &hp,
+                    self.eps(),
+                    &mel,
+                    1,
+                    self.enc_plan,
+                    &self.enc_pool,
+                )
+            })
+        })?;
+        Ok(stats::tally().since(&before))
+    }
+
+    /// How the encoder runs: its activations' type and whether attention
+    /// is flash attention.
+    pub fn encoder_plan(&self) -> (WTypeName, bool) {
+        (self.enc_plan.act.name(), self.enc_plan.flash)
+    }
+
+    /// What this backend computes in.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Why the precision differs from the compute type asked for, if it does.
+    pub fn precision_note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// The per-step counters of every decoder step so far (`--timings`).
+    pub fn step_stats(&self) -> StepStats {
+        let mut s = self.steps.stats();
+        s.profile = self.gpu.profile();
+        s
     }
 
     /// The adapter in use.
@@ -151,8 +307,24 @@ impl Backend for VulkanBackend {
                 mel.len()
             )));
         }
-        let mel_buf = self.gpu.upload_f32(mel, "mel")?;
-        let buf = encoder::encode(&self.gpu, &self.weights, &hp, self.eps(), &mel_buf, batch)?;
+        let before = stats::tally();
+        let buf = self.gpu.scoped(|| {
+            let mel_buf = self.gpu.upload_f32(mel, "mel")?;
+            encoder::encode(
+                &self.gpu,
+                &self.weights,
+                &hp,
+                self.eps(),
+                &mel_buf,
+                batch,
+                self.enc_plan,
+                &self.enc_pool,
+            )
+        })?;
+        self.steps.push_encode(stats::EncodeSample {
+            tally: stats::tally().since(&before),
+            windows: batch,
+        });
         Ok(VulkanEncoded {
             buf,
             batch,
@@ -161,11 +333,13 @@ impl Backend for VulkanBackend {
     }
 
     fn encoded_to_host(&self, enc: &VulkanEncoded) -> Result<Vec<f32>, BackendError> {
-        self.gpu.read(
-            &enc.buf,
-            0,
-            enc.batch * enc.frames * self.model.hparams.d_model,
-        )
+        self.gpu.scoped(|| {
+            self.gpu.read(
+                &enc.buf,
+                0,
+                enc.batch * enc.frames * self.model.hparams.d_model,
+            )
+        })
     }
 
     fn start(&self, enc: &VulkanEncoded, index: usize) -> Result<VulkanState, BackendError> {
@@ -193,7 +367,8 @@ impl Backend for VulkanBackend {
             )));
         }
         let hp = self.model.hparams;
-        decoder::start(&self.gpu, &self.weights, &hp, &enc.buf, enc.frames, indices)
+        self.gpu
+            .scoped(|| decoder::start(&self.gpu, &self.weights, &hp, &enc.buf, enc.frames, indices))
     }
 
     fn align(
@@ -217,6 +392,119 @@ impl Backend for VulkanBackend {
             )));
         }
         let mut st = self.start(enc, index)?;
+        self.gpu
+            .scoped(|| self.align_in(enc, &mut st, tokens, heads))
+    }
+
+    fn num_seqs(&self, state: &VulkanState) -> usize {
+        state.num_seqs
+    }
+
+    fn cache_len(&self, state: &VulkanState) -> usize {
+        state.len
+    }
+
+    fn decode(
+        &self,
+        state: &mut VulkanState,
+        tokens: &[u32],
+        t: usize,
+        at: LogitsAt,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        self.decode_in(state, tokens, t, at, logits, None)
+    }
+
+    fn decode_top(
+        &self,
+        state: &mut VulkanState,
+        tokens: &[u32],
+        req: &TopRequest<'_>,
+        out: &mut TopK,
+    ) -> Result<(), BackendError> {
+        // More candidates than the kernel keeps (beams above 8): the CPU
+        // reference on the full logits.
+        if req.k > ops::logits::MAX_K || req.k > self.model.hparams.n_vocab {
+            return crate::logits::reference_top(self, state, tokens, req, out);
+        }
+        let mut words = std::mem::take(&mut out.scratch);
+        let r = self.decode_in(state, tokens, 1, LogitsAt::Last, &mut words, Some(req));
+        if r.is_ok() {
+            let nch = state.rules_chunks();
+            ops::logits::parse(
+                &words,
+                tokens.len(),
+                nch,
+                req.k,
+                req.no_speech.is_some(),
+                out,
+            );
+        }
+        out.scratch = words;
+        r
+    }
+
+    fn reorder(&self, state: &mut VulkanState, origins: &[usize]) -> Result<(), BackendError> {
+        let before = stats::tally();
+        let r = self.gpu.scoped(|| decoder::reorder(state, origins));
+        // A beam reorder is part of the next step's work.
+        state.pending.add(&stats::tally().since(&before));
+        r
+    }
+}
+
+impl VulkanBackend {
+    /// A decoder call, with the step's logit rules on the GPU when `top`
+    /// is given; a one-token call is logged as a step for the counters.
+    fn decode_in(
+        &self,
+        state: &mut VulkanState,
+        tokens: &[u32],
+        t: usize,
+        at: LogitsAt,
+        logits: &mut Vec<f32>,
+        top: Option<&TopRequest<'_>>,
+    ) -> Result<(), BackendError> {
+        let hp = self.model.hparams;
+        let before = stats::tally();
+        self.gpu.scoped(|| {
+            decoder::decode(
+                &self.gpu,
+                &self.weights,
+                &hp,
+                self.eps(),
+                state,
+                tokens,
+                t,
+                at,
+                logits,
+                None,
+                top,
+            )
+        })?;
+        // A step: one new token per sequence (the prompt pre-pass is not).
+        if t == 1 {
+            let mut tally = stats::tally().since(&before);
+            tally.add(&std::mem::take(&mut state.pending));
+            self.steps.push(stats::StepSample {
+                tally,
+                seqs: state.num_seqs,
+                first: state.steps == 0,
+            });
+            state.steps += 1;
+        }
+        Ok(())
+    }
+
+    /// The alignment pass of [`Backend::align`] on a started state.
+    fn align_in(
+        &self,
+        enc: &VulkanEncoded,
+        st: &mut VulkanState,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> Result<Alignment, BackendError> {
+        let hp = self.model.hparams;
         let mut layers: Vec<usize> = heads.iter().map(|&(l, _)| l).collect();
         layers.sort_unstable();
         layers.dedup();
@@ -236,12 +524,13 @@ impl Backend for VulkanBackend {
             &self.weights,
             &hp,
             self.eps(),
-            &mut st,
+            st,
             tokens,
             n,
             LogitsAt::All,
             &mut logits,
             Some(capture),
+            None,
         )?;
         let all = self.gpu.read(&scores, 0, layers.len() * per_layer)?;
         let mut out = Vec::with_capacity(heads.len() * n * enc.frames);
@@ -254,40 +543,5 @@ impl Backend for VulkanBackend {
             scores: out,
             logits,
         })
-    }
-
-    fn num_seqs(&self, state: &VulkanState) -> usize {
-        state.num_seqs
-    }
-
-    fn cache_len(&self, state: &VulkanState) -> usize {
-        state.len
-    }
-
-    fn decode(
-        &self,
-        state: &mut VulkanState,
-        tokens: &[u32],
-        t: usize,
-        at: LogitsAt,
-        logits: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        let hp = self.model.hparams;
-        decoder::decode(
-            &self.gpu,
-            &self.weights,
-            &hp,
-            self.eps(),
-            state,
-            tokens,
-            t,
-            at,
-            logits,
-            None,
-        )
-    }
-
-    fn reorder(&self, state: &mut VulkanState, origins: &[usize]) -> Result<(), BackendError> {
-        decoder::reorder(&self.gpu, state, origins)
     }
 }

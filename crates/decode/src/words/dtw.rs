@@ -3,6 +3,9 @@
 //!
 //! Everything is float32 as in CTranslate2, which runs these steps in C++
 //! (`WhisperReplica::align`, `dtw.cc`) on float32 tensors.
+//!
+//! Follows CTranslate2 4.8.5 `src/models/whisper.cc` (the DTW and alignment matrix of
+//! `WhisperReplica::align`) and `src/ops/median_filter.cc`.
 
 /// Width of the median filter CTranslate2's `align` uses by default (§9.2).
 pub const MEDIAN_FILTER_WIDTH: usize = 7;

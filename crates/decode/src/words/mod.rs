@@ -4,14 +4,18 @@
 //! the alignment matrix and DTW (`dtw.rs`, §7.1–7.2), tokens → words
 //! (`split.rs`, §7.3), faster-whisper's post-processing (§7.4, here), then
 //! the seek adjustment and hallucination-silence handling (`silence.rs`).
+//!
+//! Follows faster-whisper 1.2.1 `faster_whisper/transcribe.py` (`WhisperModel.find_alignment`,
+//! `WhisperModel.add_word_timestamps`) and CTranslate2 4.8.5 `src/models/whisper.cc`
+//! (`WhisperReplica::align`).
 
 mod dtw;
 mod silence;
 mod split;
 
-pub use dtw::{alignment_matrix, dtw, median_filter, MEDIAN_FILTER_WIDTH};
+pub(crate) use dtw::{alignment_matrix, dtw};
 pub(crate) use silence::{adjust_window, WindowOutcome, WindowPlace};
-pub use split::{merge_punctuations, split_to_word_tokens, TimedWord, WordTokens};
+pub(crate) use split::{merge_punctuations, split_to_word_tokens, TimedWord};
 
 use crate::DecodeError;
 use vkw_backend::Backend;
@@ -33,6 +37,8 @@ pub(crate) struct WindowSegment {
     pub tokens: Vec<u32>,
     /// Words assigned to the segment.
     pub words: Vec<Word>,
+    /// Each token's log-probability (empty when not tracked).
+    pub logprobs: Vec<f32>,
 }
 
 /// Python's `round(x, 2)`: the decimal nearest to the double's exact value

@@ -1,6 +1,10 @@
 //! What the window loop does with the words (spec §6.14): move `seek` to the
 //! end of the last word, and skip silence before likely hallucinations
 //! (`hallucination_silence_threshold`).
+//!
+//! Follows faster-whisper 1.2.1 `faster_whisper/transcribe.py` (the `word_timestamps` block of
+//! `WhisperModel.generate_segments`: `get_end`, `word_anomaly_score`, `is_segment_anomaly`,
+//! `next_words_segment`).
 
 use super::WindowSegment;
 use vkw_segments::Word;
@@ -169,6 +173,7 @@ mod tests {
             end: words.last().map_or(0.0, |w| w.end),
             tokens: vec![1],
             words,
+            logprobs: Vec::new(),
         }
     }
 

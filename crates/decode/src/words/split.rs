@@ -4,6 +4,10 @@
 //! The splitting functions take the text decoder as a closure so they can be
 //! tested without a tokenizer; in use it is
 //! `Tokenizer::decode_with_timestamps`.
+//!
+//! Follows faster-whisper 1.2.1 `faster_whisper/tokenizer.py`
+//! (`Tokenizer.split_to_word_tokens`, `split_tokens_on_unicode`, `split_tokens_on_spaces`) and
+//! `faster_whisper/transcribe.py` (`merge_punctuations`).
 
 /// Python's `string.punctuation`.
 const ASCII_PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";

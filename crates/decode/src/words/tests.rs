@@ -18,6 +18,7 @@ fn seg(start: f64, end: f64, tokens: &[u32]) -> WindowSegment {
         end,
         tokens: tokens.to_vec(),
         words: Vec::new(),
+        logprobs: Vec::new(),
     }
 }
 

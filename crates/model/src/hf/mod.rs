@@ -11,9 +11,11 @@
 
 mod weights;
 
-use crate::config::ModelConfig;
+use crate::config::{show, ModelConfig};
 use crate::error::ModelError;
+use crate::hparams::{caps, MAX_MELS, N_AUDIO_CTX};
 use crate::modelbin::ModelBin;
+use crate::text::quote;
 use crate::tokenizer::{Tokenizer, LANGUAGES};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -61,10 +63,14 @@ fn read_json(path: &Path) -> Result<Value, ModelError> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| ModelError::BadFile {
+    let v = crate::json::parse(&text).map_err(|e| ModelError::BadFile {
         path: path.to_path_buf(),
         msg: format!("invalid JSON: {e}"),
-    })
+    })?;
+    if !v.is_object() {
+        return Err(bad(path, "expected a JSON object".into()));
+    }
+    Ok(v)
 }
 
 fn bad(path: &Path, msg: String) -> ModelError {
@@ -74,20 +80,38 @@ fn bad(path: &Path, msg: String) -> ModelError {
     }
 }
 
-/// A list of token ids (`null` or absent → `None`).
-fn id_list(path: &Path, v: &Value, key: &str) -> Result<Option<Vec<u32>>, ModelError> {
+/// A list of token ids below `n_vocab` (`null` or absent → `None`).
+fn id_list(
+    path: &Path,
+    v: &Value,
+    key: &str,
+    n_vocab: usize,
+) -> Result<Option<Vec<u32>>, ModelError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
                 x.as_u64()
+                    .filter(|&n| n < n_vocab as u64)
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| bad(path, format!("'{key}' holds {x}, not a token id")))
+                    .ok_or_else(|| {
+                        bad(
+                            path,
+                            format!(
+                                "{} holds {}, not a token id below vocab_size {n_vocab}",
+                                quote(key),
+                                show(x)
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(other) => Err(bad(path, format!("'{key}' is {other}, not a list"))),
+        Some(other) => Err(bad(
+            path,
+            format!("{} is {}, not a list", quote(key), show(other)),
+        )),
     }
 }
 
@@ -95,66 +119,112 @@ impl HfConfig {
     /// Parse transformers' `config.json`; another `model_type` is an error.
     pub(crate) fn load(path: &Path) -> Result<Self, ModelError> {
         let v = read_json(path)?;
-        let model_type = v.get("model_type").and_then(Value::as_str).unwrap_or("");
+        let model_type = match v.get("model_type") {
+            Some(Value::String(t)) => t.as_str(),
+            None => "",
+            Some(other) => {
+                return Err(bad(
+                    path,
+                    format!("\"model_type\" is {}, not a string", show(other)),
+                ))
+            }
+        };
         if model_type != "whisper" {
             return Err(ModelError::NotWhisper {
                 path: path.to_path_buf(),
                 model_type: model_type.to_string(),
             });
         }
-        let num = |key: &str, default: Option<usize>| -> Result<usize, ModelError> {
+        // Every size is range-checked here, before anything is allocated
+        // from it (a vocab_size of 1e12 must be an error, not an abort).
+        let num = |key: &str, default: Option<usize>, max: usize| -> Result<usize, ModelError> {
             match v.get(key) {
                 Some(x) => x
                     .as_u64()
-                    .filter(|&n| n > 0)
+                    .filter(|&n| n > 0 && n <= max as u64)
                     .map(|n| n as usize)
-                    .ok_or_else(|| bad(path, format!("'{key}' is {x}, not a positive integer"))),
-                None => default
-                    .ok_or_else(|| bad(path, format!("'{key}' is missing (not a WhisperConfig)"))),
+                    .ok_or_else(|| {
+                        bad(
+                            path,
+                            format!("{} is {}, not an integer in 1..={max}", quote(key), show(x)),
+                        )
+                    }),
+                None => default.ok_or_else(|| {
+                    bad(
+                        path,
+                        format!("{} is missing (not a WhisperConfig)", quote(key)),
+                    )
+                }),
+            }
+        };
+        let flag = |key: &str, default: bool| -> Result<bool, ModelError> {
+            match v.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(other) => Err(bad(
+                    path,
+                    format!("{} is {}, not true or false", quote(key), show(other)),
+                )),
             }
         };
         // Activation and embedding scaling are fixed in CTranslate2's Whisper
         // spec (exact GELU, unscaled embeddings, §3.3); refuse anything else
         // rather than run a different network.
-        let act = v
-            .get("activation_function")
-            .and_then(Value::as_str)
-            .unwrap_or("gelu");
+        let act = match v.get("activation_function") {
+            None | Some(Value::Null) => "gelu",
+            Some(Value::String(a)) => a.as_str(),
+            Some(other) => {
+                return Err(bad(
+                    path,
+                    format!("\"activation_function\" is {}, not a string", show(other)),
+                ))
+            }
+        };
         if act != "gelu" {
             return Err(ModelError::Unsupported {
                 path: path.to_path_buf(),
                 msg: format!(
-                    "activation_function {act:?} is not supported (Whisper uses \"gelu\")"
+                    "activation_function {} is not supported (Whisper uses \"gelu\")",
+                    quote(act)
                 ),
             });
         }
-        if v.get("scale_embedding").and_then(Value::as_bool) == Some(true) {
+        if flag("scale_embedding", false)? {
             return Err(ModelError::Unsupported {
                 path: path.to_path_buf(),
                 msg: "scale_embedding = true is not supported (Whisper does not scale embeddings)"
                     .into(),
             });
         }
-        let d_model = num("d_model", None)?;
+        let d_model = num("d_model", None, caps::D_MODEL)?;
+        let n_vocab = num("vocab_size", None, caps::VOCAB)?;
         let cfg = HfConfig {
             d_model,
-            encoder_layers: num("encoder_layers", None)?,
-            decoder_layers: num("decoder_layers", None)?,
-            encoder_heads: num("encoder_attention_heads", None)?,
-            decoder_heads: num("decoder_attention_heads", None)?,
-            encoder_ffn: num("encoder_ffn_dim", Some(4 * d_model))?,
-            decoder_ffn: num("decoder_ffn_dim", Some(4 * d_model))?,
-            n_mels: num("num_mel_bins", Some(80))?,
-            n_audio_ctx: num("max_source_positions", Some(1500))?,
-            n_text_ctx: num("max_target_positions", Some(448))?,
-            n_vocab: num("vocab_size", None)?,
-            tied: v
-                .get("tie_word_embeddings")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
-            suppress_tokens: id_list(path, &v, "suppress_tokens")?,
-            begin_suppress_tokens: id_list(path, &v, "begin_suppress_tokens")?,
+            encoder_layers: num("encoder_layers", None, caps::LAYERS)?,
+            decoder_layers: num("decoder_layers", None, caps::LAYERS)?,
+            encoder_heads: num("encoder_attention_heads", None, d_model)?,
+            decoder_heads: num("decoder_attention_heads", None, d_model)?,
+            encoder_ffn: num("encoder_ffn_dim", Some(4 * d_model), caps::FFN)?,
+            decoder_ffn: num("decoder_ffn_dim", Some(4 * d_model), caps::FFN)?,
+            n_mels: num("num_mel_bins", Some(80), MAX_MELS)?,
+            // Whisper's encoder length is fixed (30 s windows); anything
+            // else could not run, and would size the computed position table.
+            n_audio_ctx: num("max_source_positions", Some(N_AUDIO_CTX), N_AUDIO_CTX)?,
+            n_text_ctx: num("max_target_positions", Some(448), caps::TEXT_CTX)?,
+            n_vocab,
+            tied: flag("tie_word_embeddings", true)?,
+            suppress_tokens: id_list(path, &v, "suppress_tokens", n_vocab)?,
+            begin_suppress_tokens: id_list(path, &v, "begin_suppress_tokens", n_vocab)?,
         };
+        if cfg.n_audio_ctx != N_AUDIO_CTX {
+            return Err(ModelError::Unsupported {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "max_source_positions is {}; Whisper's 30 s windows need {N_AUDIO_CTX}",
+                    cfg.n_audio_ctx
+                ),
+            });
+        }
         for (key, heads) in [
             ("encoder_attention_heads", cfg.encoder_heads),
             ("decoder_attention_heads", cfg.decoder_heads),
@@ -180,22 +250,32 @@ fn vocabulary(
     n_vocab: usize,
 ) -> Result<Vec<String>, ModelError> {
     let map = tk.get_vocab(true);
-    let mut vocab: Vec<Option<String>> = vec![None; map.len()];
-    for (token, id) in map {
-        let id = id as usize;
-        if id >= vocab.len() {
-            vocab.resize(id + 1, None);
-        }
-        vocab[id] = Some(token);
-    }
-    if vocab.len() > n_vocab {
+    if map.len() > n_vocab {
         return Err(bad(
             tk_path,
             format!(
                 "{} tokens, more than config.json's vocab_size {n_vocab}",
-                vocab.len()
+                map.len()
             ),
         ));
+    }
+    let mut vocab: Vec<Option<String>> = vec![None; map.len()];
+    for (token, id) in map {
+        let id = id as usize;
+        // An id past vocab_size would size the table from the file's claim.
+        if id >= n_vocab {
+            return Err(bad(
+                tk_path,
+                format!(
+                    "token {} has id {id}, beyond config.json's vocab_size {n_vocab}",
+                    quote(&token)
+                ),
+            ));
+        }
+        if id >= vocab.len() {
+            vocab.resize(id + 1, None);
+        }
+        vocab[id] = Some(token);
     }
     let mut out = Vec::with_capacity(n_vocab);
     for (id, t) in vocab.into_iter().enumerate() {
@@ -234,25 +314,33 @@ fn model_config(
     let mut lang_ids = None;
     if gen_path.is_file() {
         let g = read_json(&gen_path)?;
-        if let Some(s) = id_list(&gen_path, &g, "suppress_tokens")? {
+        if let Some(s) = id_list(&gen_path, &g, "suppress_tokens", hf.n_vocab)? {
             cfg.suppress_ids = s;
         }
-        if let Some(s) = id_list(&gen_path, &g, "begin_suppress_tokens")? {
+        if let Some(s) = id_list(&gen_path, &g, "begin_suppress_tokens", hf.n_vocab)? {
             cfg.suppress_ids_begin = s;
         }
         if let Some(heads) = g.get("alignment_heads").filter(|h| !h.is_null()) {
             let pairs = heads
                 .as_array()
-                .ok_or_else(|| bad(&gen_path, "'alignment_heads' is not a list".into()))?;
+                .ok_or_else(|| bad(&gen_path, "\"alignment_heads\" is not a list".into()))?;
             for p in pairs {
                 let pair = p
                     .as_array()
                     .filter(|p| p.len() == 2)
-                    .and_then(|p| Some((p[0].as_u64()? as usize, p[1].as_u64()? as usize)))
+                    .and_then(|p| {
+                        Some((
+                            usize::try_from(p[0].as_u64()?).ok()?,
+                            usize::try_from(p[1].as_u64()?).ok()?,
+                        ))
+                    })
                     .ok_or_else(|| {
                         bad(
                             &gen_path,
-                            format!("'alignment_heads' holds {p}, not a [layer, head] pair"),
+                            format!(
+                                "\"alignment_heads\" holds {}, not a [layer, head] pair",
+                                show(p)
+                            ),
                         )
                     })?;
                 if pair.0 >= hf.decoder_layers || pair.1 >= hf.decoder_heads {
@@ -267,13 +355,30 @@ fn model_config(
                 cfg.alignment_heads.push(pair);
             }
         }
-        if let Some(map) = g.get("lang_to_id").and_then(Value::as_object) {
+        if let Some(map) = g.get("lang_to_id").filter(|m| !m.is_null()) {
+            let map = map.as_object().ok_or_else(|| {
+                bad(
+                    &gen_path,
+                    format!("\"lang_to_id\" is {}, not an object", show(map)),
+                )
+            })?;
             let mut ids = map
                 .iter()
                 .map(|(tok, id)| {
                     id.as_u64()
+                        .filter(|&n| n < hf.n_vocab as u64)
                         .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| bad(&gen_path, format!("lang_to_id[{tok:?}] is {id}")))
+                        .ok_or_else(|| {
+                            bad(
+                                &gen_path,
+                                format!(
+                                    "lang_to_id[{}] is {}, not a token id below vocab_size {}",
+                                    quote(tok),
+                                    show(id),
+                                    hf.n_vocab
+                                ),
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             ids.sort_unstable();
@@ -304,11 +409,13 @@ fn model_config(
             checks.push(("task_to_id.translate", tasks.get("translate"), sp.translate));
         }
         for (key, found, want) in checks {
-            if let Some(n) = found.and_then(Value::as_u64) {
-                if n != u64::from(want) {
+            let found = found.filter(|f| !f.is_null());
+            if let Some(n) = found {
+                if n.as_u64() != Some(u64::from(want)) {
+                    let n = show(n);
                     return Err(bad(
                         &gen_path,
-                        format!("{key} is {n}, but {} gives id {want}: the tokenizer does not match the generation config", tk_path.display()),
+                        format!("{key} is {n}, but {} gives id {want}: the tokenizer does not match the generation config", crate::text::path(tk_path)),
                     ));
                 }
             }
@@ -349,10 +456,7 @@ pub(crate) fn load(dir: &Path) -> Result<HfModel, ModelError> {
             hint: "save the checkpoint's tokenizer too (processor.save_pretrained(dir))",
         });
     }
-    let inner = tokenizers::Tokenizer::from_file(&tk_path).map_err(|e| ModelError::BadFile {
-        path: tk_path.clone(),
-        msg: format!("not a valid tokenizer.json: {e}"),
-    })?;
+    let inner = crate::tokenizer::read_tokenizer_json(&tk_path)?;
     let vocab = vocabulary(&tk_path, &inner, hf.n_vocab)?;
     let weights = weights::load(dir, &hf)?;
     let tokenizer = Tokenizer::from_parts(inner, vocab, &tk_path, hf.n_vocab)?;
@@ -377,17 +481,19 @@ pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         .get("weight_map")
         .and_then(Value::as_object)
         .ok_or_else(|| bad(&index, "no 'weight_map' object".into()))?;
-    let mut files: Vec<PathBuf> = Vec::new();
+    // A set: an index may list many thousands of tensors.
+    let mut files = std::collections::BTreeSet::new();
     for (name, file) in map {
         let file = file
             .as_str()
-            .filter(|f| !f.contains('/') && !f.contains('\\'))
-            .ok_or_else(|| bad(&index, format!("weight_map[{name:?}] is not a file name")))?;
-        let p = dir.join(file);
-        if !files.contains(&p) {
-            files.push(p);
-        }
+            .filter(|f| !f.contains('/') && !f.contains('\\') && *f != ".." && *f != ".")
+            .ok_or_else(|| {
+                bad(
+                    &index,
+                    format!("weight_map[{}] is not a file name", quote(name)),
+                )
+            })?;
+        files.insert(dir.join(file));
     }
-    files.sort();
-    Ok(files)
+    Ok(files.into_iter().collect())
 }

@@ -208,7 +208,7 @@ unsafe fn quantize_act_row_avx2(row: &[f32], bias: u8, q: &mut [u8]) -> f32 {
 /// Quantise one activation row; returns its scale.
 fn quantize_act(row: &[f32], bias: u8, q: &mut [u8]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if super::vmath::has_avx2() {
+    if vkw_math::has_avx2() {
         // SAFETY: the CPU features were checked.
         return unsafe { quantize_act_row_avx2(row, bias, q) };
     }
@@ -486,7 +486,7 @@ fn store(
             }
         }
         if epi == Epilogue::Gelu {
-            super::vmath::gelu(&mut v[..width]);
+            vkw_math::gelu(&mut v[..width]);
         }
         // SAFETY: this task alone writes row i0+i, columns j0..j0+width,
         // which lie inside out[m, n].

@@ -124,7 +124,7 @@ fn gelu_epilogue_and_strided_rows() {
         Epilogue::None,
         &mut plain,
     );
-    super::super::vmath::gelu(&mut plain);
+    vkw_math::gelu(&mut plain);
     for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
         let mut out = vec![0f32; m * n];
         qlinear_with(

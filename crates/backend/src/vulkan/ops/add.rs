@@ -2,7 +2,7 @@
 //! repeating every `period` elements. Linear layers fuse their bias and
 //! residual into the matmul epilogue; this op adds the encoder's positions.
 
-use super::{check_range, kernel, u};
+use super::{check_range, kernel, traffic, u};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
@@ -49,6 +49,7 @@ pub fn record(
         &[Access::Read, Access::Write],
     )?;
     rec.dispatch(&k, &[y, x], bytemuck::bytes_of(&p), Gpu::grid(n, 256));
+    traffic(2 * n * 4 + period.min(n) * 4);
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! im2col (`conv1d.wgsl`) followed by a matmul with the bias and GELU fused.
 
 use super::matmul::MatMul;
-use super::{check_range, kernel, u, WType};
+use super::{check_range, kernel, traffic, u, WType};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
@@ -98,6 +98,7 @@ impl Conv<'_> {
             bytemuck::bytes_of(&p),
             Gpu::grid(t_out * kk, 256),
         );
+        traffic(self.t_in * self.c_in * 4 + t_out * kk * 4);
         let mut mm = MatMul::new(cols, self.w, self.wtype, out, t_out, self.c_out, kk);
         mm.bias = Some((self.bias, 0));
         mm.gelu = true;

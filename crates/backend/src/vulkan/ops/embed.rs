@@ -13,16 +13,19 @@ struct Params {
     d: u32,
     t: u32,
     base: u32,
+    use_scale: u32,
+    pad: [u32; 3],
 }
 
 /// `x[r] = emb[tok[r]] + pos[base + r % t]` for `rows` token ids in `tok`
-/// (already checked against the vocabulary by the caller).
+/// (already checked against the vocabulary by the caller); `emb` is the
+/// table, its type and, for int8, its row scales.
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     gpu: &Gpu,
     rec: &mut Recorder,
     tok: &Buf,
-    emb: (&Buf, WType),
+    emb: (&Buf, WType, Option<&Buf>),
     pos: &Buf,
     rows: usize,
     t: usize,
@@ -43,7 +46,14 @@ pub fn record(
         d: u("width", d)?,
         t: u("tokens", t)?,
         base: u("position", base)?,
+        use_scale: u32::from(emb.2.is_some()),
+        pad: [0; 3],
     };
+    if (emb.1 == WType::I8) != emb.2.is_some() {
+        return Err(BackendError::Shape(
+            "embed: int8 tables need their row scales (and only they)".into(),
+        ));
+    }
     let wt = emb.1;
     let k = kernel(
         gpu,
@@ -51,11 +61,17 @@ pub fn record(
         wt.name(),
         || with_wtype(SRC, wt),
         "main",
-        &[Access::Read, Access::Read, Access::Read, Access::Write],
+        &[
+            Access::Read,
+            Access::Read,
+            Access::Read,
+            Access::Read,
+            Access::Write,
+        ],
     )?;
     rec.dispatch(
         &k,
-        &[tok, emb.0, pos, x],
+        &[tok, emb.0, pos, emb.2.unwrap_or(pos), x],
         bytemuck::bytes_of(&p),
         Gpu::grid(rows * d, 256),
     );
@@ -87,7 +103,7 @@ mod tests {
                 &g,
                 &mut rec,
                 &tb,
-                (&eb, wt),
+                (&eb, wt, None),
                 &pb,
                 tokens.len(),
                 t,

@@ -19,7 +19,8 @@ struct AppendParams {
     cap: u32,
     base: u32,
     layer_off: u32,
-    pad: [u32; 2],
+    vo: u32,
+    pad: u32,
 }
 
 #[repr(C)]
@@ -79,7 +80,39 @@ pub fn append(
     t: usize,
     base: usize,
 ) -> Result<(), BackendError> {
-    if base + t > lay.cap || l >= lay.layers {
+    append_in(gpu, rec, qkv, cache, lay, lay.seqs, l, t, base)
+}
+
+/// [`append`] for the first `lay.seqs` sequences of a single-layer cache
+/// that has `slots ≥ lay.seqs` slots (sequence `i` writes slot `i`).
+#[allow(clippy::too_many_arguments)]
+pub fn append_slots(
+    gpu: &Gpu,
+    rec: &mut Recorder,
+    qkv: &Buf,
+    cache: &Buf,
+    lay: Layout,
+    slots: usize,
+    t: usize,
+    base: usize,
+) -> Result<(), BackendError> {
+    append_in(gpu, rec, qkv, cache, lay, slots, 0, t, base)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_in(
+    gpu: &Gpu,
+    rec: &mut Recorder,
+    qkv: &Buf,
+    cache: &Buf,
+    lay: Layout,
+    slots: usize,
+    l: usize,
+    t: usize,
+    base: usize,
+) -> Result<(), BackendError> {
+    let full = Layout { seqs: slots, ..lay };
+    if base + t > lay.cap || l >= lay.layers || slots < lay.seqs {
         return Err(BackendError::Shape(format!(
             "kv append: positions {base}+{t} of {} (layer {l} of {})",
             lay.cap, lay.layers
@@ -92,15 +125,16 @@ pub fn append(
         4,
         qkv.bytes,
     )?;
-    check_range("kv cache", 0, lay.elems(), 4, cache.bytes)?;
+    check_range("kv cache", 0, full.elems(), 4, cache.bytes)?;
     let p = AppendParams {
         seqs: u("sequences", lay.seqs)?,
         t: u("tokens", t)?,
         d: u("width", lay.d)?,
         cap: u("capacity", lay.cap)?,
         base: u("position", base)?,
-        layer_off: u("offset", lay.layer_off(l))?,
-        pad: [0; 2],
+        layer_off: u("offset", full.layer_off(l))?,
+        vo: u("offset", full.kv_stride())?,
+        pad: 0,
     };
     let k = kernel(
         gpu,

@@ -1,6 +1,6 @@
 //! LayerNorm over rows (spec §4.4), `layer_norm.wgsl`.
 
-use super::{check_range, kernel, u};
+use super::{acts, check_range, kernel, traffic, u, WType};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
@@ -37,6 +37,34 @@ pub fn record(
     out: &Buf,
     out_off: usize,
 ) -> Result<(), BackendError> {
+    record_to(
+        gpu,
+        rec,
+        x,
+        in_off,
+        in_stride,
+        rows,
+        d,
+        gb,
+        eps,
+        (out, out_off, WType::F32),
+    )
+}
+
+/// [`record`] into `out` (buffer, first element, element type: f32 or f16).
+#[allow(clippy::too_many_arguments)]
+pub fn record_to(
+    gpu: &Gpu,
+    rec: &mut Recorder,
+    x: &Buf,
+    in_off: usize,
+    in_stride: usize,
+    rows: usize,
+    d: usize,
+    gb: (&Buf, usize),
+    eps: f32,
+    (out, out_off, ot): (&Buf, usize, WType),
+) -> Result<(), BackendError> {
     if rows == 0 {
         return Ok(());
     }
@@ -52,7 +80,7 @@ pub fn record(
         4,
         x.bytes,
     )?;
-    check_range("layer norm output", out_off, rows * d, 4, out.bytes)?;
+    check_range("layer norm output", out_off, rows * d, ot.size(), out.bytes)?;
     check_range("layer norm parameters", gb.1, 2 * d, 4, gb.0.bytes)?;
     let p = Params {
         rows: u("rows", rows)?,
@@ -69,8 +97,8 @@ pub fn record(
     let k = kernel(
         gpu,
         "layer_norm",
-        "f32",
-        || SRC.to_string(),
+        ot.name(),
+        || acts(SRC, WType::F32, ot),
         "main",
         &[Access::Read, Access::Read, Access::Read, Access::Write],
     )?;
@@ -80,6 +108,7 @@ pub fn record(
         bytemuck::bytes_of(&p),
         Gpu::grid(rows, 1),
     );
+    traffic(rows * d * (4 + ot.size()) + 2 * d * 4);
     Ok(())
 }
 
@@ -129,5 +158,34 @@ mod tests {
             2e-5,
             "layer norm",
         );
+        // float16 output (the encoder's float16 activations).
+        if !g.f16 {
+            eprintln!("skipping f16 layer norm: adapter has no SHADER_F16");
+            return;
+        }
+        let oh = g.alloc((rows * d * 2) as u64, "oh").unwrap();
+        let mut rec = g.recorder();
+        super::record_to(
+            &g,
+            &mut rec,
+            &xb,
+            0,
+            stride,
+            rows,
+            d,
+            (&gbb, 0),
+            1e-5,
+            (&oh, 0, super::WType::F16),
+        )
+        .unwrap();
+        g.submit(rec).unwrap();
+        let words = g.read(&oh, 0, (rows * d).div_ceil(2)).unwrap();
+        let h: &[half::f16] = bytemuck::cast_slice(&words);
+        let got: Vec<f32> = h[..rows * d].iter().map(|v| v.to_f32()).collect();
+        let want16: Vec<f32> = want
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_f32())
+            .collect();
+        assert_close(&got, &want16, 2e-3, "layer norm, f16 output");
     }
 }

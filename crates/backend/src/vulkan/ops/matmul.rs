@@ -2,20 +2,23 @@
 //! GELU and/or accumulated into `out` (the residual add), batched over `z`
 //! with per-operand strides (attention heads).
 //!
-//! Two kernels (`matmul.wgsl`): register-blocked 64×64 tiles for many rows
-//! (encoder, prompt pre-pass), and a reduction over 8 lanes per output
-//! column for up to eight rows (decoder steps), which is bound by reading
-//! the weight once. Weights
-//! are read as float32 or float16 ([`WType`]); accumulation is float32,
-//! which is what CTranslate2 computes for `compute_type=float32` (spec §2.6).
+//! A plain Linear of up to [`gemv::MAX_ROWS`] rows goes to the few-row
+//! kernel ([`gemv`]), which streams the weight once; aligned products of
+//! more rows to [`gemm`] (small-M split-K, 128×128 SIMT tiles or matrix
+//! cores); the rest — attention's batched and transposed products,
+//! unaligned shapes — to the register-blocked 64×64 tiles here
+//! (`matmul.wgsl`).
+//! Weights are read as float32, float16 or int8 ([`WType`]); accumulation
+//! is float32, which is what CTranslate2 computes for
+//! `compute_type=float32` (spec §2.6).
 
-use super::{check_range, kernel, u, with_wtype, WType, GELU_WGSL};
+use super::gemm::{self, Gemm};
+use super::gemv::{self, Gemv};
+use super::{check_range, kernel, traffic, u, with_wtype, WType, GELU_WGSL};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
 const SRC: &str = include_str!("matmul.wgsl");
-/// Rows up to which the per-column kernel is used.
-pub const GEMV_MAX_ROWS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -56,6 +59,8 @@ pub struct MatMul<'a> {
     pub w_off: usize,
     /// `w` is `[k, n]` (not transposed).
     pub w_kn: bool,
+    /// int8 row scales (`w = q / scale`), required for [`WType::I8`].
+    pub scale: Option<&'a Buf>,
     /// Bias `[n]` and its first element.
     pub bias: Option<(&'a Buf, usize)>,
     /// Output `[m, n]`, rows `ldo` apart.
@@ -78,6 +83,16 @@ pub struct MatMul<'a> {
     pub accumulate: bool,
     /// Batch count and per-batch element strides of x, w and out.
     pub batch: (usize, usize, usize, usize),
+    /// Element type of `x` (f16: activations of the float16 mode; only the
+    /// [`gemm`] kernels read it).
+    pub xt: WType,
+    /// Element type of `out` (likewise).
+    pub ot: WType,
+    /// Scratch for split-K partials of a small-M product
+    /// ([`gemm::partials_len`] floats); without it nothing is split.
+    pub part: Option<&'a Buf>,
+    /// Force a [`gemm`] kernel and split count (tests, the device check).
+    pub force: Option<(gemm::Kernel, usize)>,
 }
 
 impl<'a> MatMul<'a> {
@@ -100,6 +115,7 @@ impl<'a> MatMul<'a> {
             ldw: k,
             w_off: 0,
             w_kn: false,
+            scale: None,
             bias: None,
             out,
             ldo: n,
@@ -111,7 +127,21 @@ impl<'a> MatMul<'a> {
             gelu: false,
             accumulate: false,
             batch: (1, 0, 0, 0),
+            xt: WType::F32,
+            ot: WType::F32,
+            part: None,
+            force: None,
         }
+    }
+
+    /// Whether the [`gemm`] kernels take this product: one batch of a
+    /// Linear weight, `k`, strides and offsets multiples of 4.
+    fn gemm_fits(&self) -> bool {
+        self.batch.0 == 1
+            && !self.w_kn
+            && [self.k, self.ldx, self.ldw, self.x_off, self.w_off]
+                .iter()
+                .all(|v| v.is_multiple_of(4))
     }
 
     /// Record the dispatch.
@@ -119,6 +149,33 @@ impl<'a> MatMul<'a> {
         let (nb, bx, bw, bo) = self.batch;
         if self.m == 0 || self.n == 0 || nb == 0 {
             return Ok(());
+        }
+        let f32_io = self.xt == WType::F32 && self.ot == WType::F32;
+        if nb == 1
+            && !self.w_kn
+            && self.alpha == 1.0
+            && self.ldw == self.k
+            && f32_io
+            && self.force.is_none()
+            && gemv::fits(gpu, self.m, self.k, self.w_off)
+        {
+            let mut g = Gemv::new(self.x, self.w, self.wtype, self.out, self.m, self.n, self.k);
+            g.ldx = self.ldx;
+            g.x_off = self.x_off;
+            g.w_off = self.w_off;
+            g.scale = self.scale;
+            g.bias = self.bias;
+            g.gelu = self.gelu;
+            g.accumulate = self.accumulate;
+            g.ldo = self.ldo;
+            g.o_off = self.o_off;
+            return g.record(gpu, rec);
+        }
+        if (self.wtype == WType::I8) != self.scale.is_some() || (self.w_kn && self.scale.is_some())
+        {
+            return Err(BackendError::Shape(
+                "matmul: int8 weights need their row scales (and only they)".into(),
+            ));
         }
         if self.k == 0 || self.ldx < self.k || self.ldo < self.n {
             return Err(BackendError::Shape(format!(
@@ -131,7 +188,7 @@ impl<'a> MatMul<'a> {
             "matmul x",
             self.x_off + last * bx + (self.m - 1) * self.ldx,
             self.k,
-            4,
+            self.xt.size(),
             self.x.bytes,
         )?;
         let (w_rows, w_cols) = if self.w_kn {
@@ -156,16 +213,27 @@ impl<'a> MatMul<'a> {
             "matmul out",
             self.o_off + last * bo + (self.m - 1) * self.ldo,
             self.n,
-            4,
+            self.ot.size(),
             self.out.bytes,
         )?;
         if let Some((b, off)) = self.bias {
             check_range("matmul bias", off, self.n, 4, b.bytes)?;
         }
+        if let Some(s) = self.scale {
+            check_range("matmul scales", 0, self.n, 4, s.bytes)?;
+        }
+        let to_gemm =
+            self.gemm_fits() && (self.force.is_some() || !f32_io || gemm::preferred(gpu, self.m));
+        if !to_gemm && !f32_io {
+            return Err(BackendError::Shape(
+                "matmul: float16 activations need an aligned Linear product".into(),
+            ));
+        }
         let flags = u32::from(self.bias.is_some())
             | (u32::from(self.gelu) << 1)
             | (u32::from(self.accumulate) << 2)
-            | (u32::from(self.w_kn) << 3);
+            | (u32::from(self.w_kn) << 3)
+            | (u32::from(self.scale.is_some()) << 4);
         let p = Params {
             m: u("rows", self.m)?,
             n: u("columns", self.n)?,
@@ -184,41 +252,70 @@ impl<'a> MatMul<'a> {
             bo: u("stride", bo)?,
             pad: 0,
         };
-        let small = self.m <= GEMV_MAX_ROWS && !self.w_kn;
-        let (entry, rows) = if small {
-            ("gemv", self.m)
-        } else {
-            ("tiled", 0)
-        };
+        if to_gemm {
+            return Gemm {
+                x: self.x,
+                xt: self.xt,
+                w: self.w,
+                wt: self.wtype,
+                scale: self.scale,
+                bias: self.bias.map(|b| b.0),
+                out: self.out,
+                ot: self.ot,
+                part: self.part,
+                p: gemm::Params {
+                    m: p.m,
+                    n: p.n,
+                    k: p.k,
+                    ldx: p.ldx,
+                    ldw: p.ldw,
+                    ldo: p.ldo,
+                    x_off: p.x_off,
+                    w_off: p.w_off,
+                    o_off: p.o_off,
+                    b_off: p.b_off,
+                    flags: p.flags,
+                    alpha: p.alpha,
+                    ksplit: 0,
+                    splits: 1,
+                    p0: 0,
+                    p1: 0,
+                },
+                force: self.force.map(|f| f.0),
+                force_splits: self.force.map(|f| f.1),
+            }
+            .record(gpu, rec);
+        }
         let wt = self.wtype;
         let k = kernel(
             gpu,
             "matmul",
-            &format!("{}/rows{rows}", wt.name()),
-            || {
-                let src = with_wtype(SRC, wt).replace("GEMV_ROWS", &format!("{}u", rows.max(1)));
-                format!("{src}{GELU_WGSL}")
-            },
-            entry,
-            &[Access::Read, Access::Read, Access::Read, Access::Write],
+            wt.name(),
+            || format!("{}{GELU_WGSL}", with_wtype(SRC, wt)),
+            "tiled",
+            &[
+                Access::Read,
+                Access::Read,
+                Access::Read,
+                Access::Read,
+                Access::Write,
+            ],
         )?;
         let bias = self.bias.map_or(self.x, |b| b.0);
-        let mut groups = if small {
-            Gpu::grid(self.n, 8)
-        } else {
-            [
-                u("columns", self.n.div_ceil(64))?,
-                u("rows", self.m.div_ceil(64))?,
-                1,
-            ]
-        };
-        groups[2] = u("batch", nb)?;
+        let scale = self.scale.unwrap_or(self.x);
+        let groups = [
+            u("columns", self.n.div_ceil(64))?,
+            u("rows", self.m.div_ceil(64))?,
+            u("batch", nb)?,
+        ];
         rec.dispatch(
             &k,
-            &[self.x, self.w, bias, self.out],
+            &[self.x, self.w, bias, scale, self.out],
             bytemuck::bytes_of(&p),
             groups,
         );
+        let out_bytes = self.m * self.n * 4 * (1 + usize::from(self.accumulate));
+        traffic(nb * (self.m * self.k * 4 + self.n * self.k * self.wtype.size() + out_bytes));
         Ok(())
     }
 }
@@ -299,6 +396,34 @@ mod tests {
     fn tiled_and_gemv_match_cpu_f16_weights() {
         run(67, 45, 33, WType::F16, true, false);
         run(3, 129, 65, WType::F16, false, true);
+        run(4, 129, 64, WType::F16, false, true);
+    }
+
+    #[test]
+    fn tiled_int8_weights_match_dequantised() {
+        let Some(g) = gpu() else { return };
+        let (m, n, k) = (70, 33, 36);
+        let x = rand_vec(m * k, 7);
+        let q: Vec<i8> = (0..n * k)
+            .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
+            .collect();
+        let sc: Vec<f32> = (0..n).map(|i| 50.0 + i as f32).collect();
+        let w: Vec<f32> = q
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v as f32 / sc[i / k])
+            .collect();
+        let want = reference(&x, &w, &vec![0.0; n], m, n, k, false);
+        let xb = g.upload_f32(&x, "x").unwrap();
+        let qb = g.upload(bytemuck::cast_slice(&q), "q").unwrap();
+        let sb = g.upload_f32(&sc, "s").unwrap();
+        let ob = g.alloc((m * n * 4) as u64, "o").unwrap();
+        let mut mm = MatMul::new(&xb, &qb, WType::I8, &ob, m, n, k);
+        mm.scale = Some(&sb);
+        let mut rec = g.recorder();
+        mm.record(&g, &mut rec).unwrap();
+        g.submit(rec).unwrap();
+        assert_close(&g.read(&ob, 0, m * n).unwrap(), &want, 1e-4, "int8 tiled");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // out[z][m, n] = alpha · x[z][m, k] · W[z]ᵀ (+ bias) (GELU) (+= out)
 // W is [n, k] row-major (a Linear weight), or [k, n] when FLAG_W_KN is set
-// (attention's P·V). WTYPE is f32 or f16; accumulation is float32.
+// (attention's P·V). `wl` reads W as f32, f16 or int8 (see ops::with_wtype);
+// accumulation is float32; int8 results are divided by the row's scale.
 struct P {
     m: u32, n: u32, k: u32, ldx: u32,
     ldw: u32, ldo: u32, x_off: u32, w_off: u32,
@@ -11,15 +12,18 @@ const FLAG_BIAS: u32 = 1u;
 const FLAG_GELU: u32 = 2u;
 const FLAG_ACC: u32 = 4u;
 const FLAG_W_KN: u32 = 8u;
+const FLAG_SCALE: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<WTYPE>;
+WEIGHTS(1)
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> p: P;
+@group(0) @binding(3) var<storage, read> scale: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> p: P;
 
 fn epilogue(r: u32, c: u32, z: u32, acc: f32) {
     var v = acc * p.alpha;
+    if ((p.flags & FLAG_SCALE) != 0u) { v = v / scale[c]; }
     if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.b_off + c]; }
     if ((p.flags & FLAG_GELU) != 0u) { v = gelu_erf(v); }
     let i = p.o_off + z * p.bo + r * p.ldo + c;
@@ -64,11 +68,11 @@ fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
                 let c = e % 64u;
                 let gc = col0 + c;
                 let gk2 = k0 + kk2;
-                if (gc < p.n && gk2 < p.k) { wv = f32(w[wo + gk2 * p.ldw + gc]); }
+                if (gc < p.n && gk2 < p.k) { wv = wl(wo + gk2 * p.ldw + gc); }
                 ws[kk2 * 16u + c / 4u][c % 4u] = wv;
             } else {
                 let gc = col0 + r;
-                if (gc < p.n && gk < p.k) { wv = f32(w[wo + gc * p.ldw + gk]); }
+                if (gc < p.n && gk < p.k) { wv = wl(wo + gc * p.ldw + gk); }
                 ws[kk * 16u + r / 4u][r % 4u] = wv;
             }
         }
@@ -99,43 +103,3 @@ fn store4(r: u32, c: u32, z: u32, v: vec4<f32>) {
     if (c + 3u < p.n) { epilogue(r, c + 3u, z, v.w); }
 }
 
-// Few rows (decoder steps: one row per beam): a workgroup computes 8
-// output columns with 8 lanes each; the lanes of a column read its weight
-// row once for all rows of x, 8 consecutive values at a time (coalesced),
-// and reduce in workgroup memory.
-// ROWS (the number of rows of x, 1..8) is substituted per pipeline variant
-// so the per-row loops have constant trip counts and unroll into registers.
-const ROWS: u32 = GEMV_ROWS;
-var<workgroup> red: array<f32, 512>; // [row][64]
-
-@compute @workgroup_size(64)
-fn gemv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let c = (wg.x + wg.y * GRID_X) * 8u + t / 8u;
-    let lane = t % 8u;
-    let z = wg.z;
-    let xo = p.x_off + z * p.bx;
-    let wo = p.w_off + z * p.bw;
-    var acc: array<f32, 8>;
-    if (c < p.n) {
-        let wr = wo + c * p.ldw;
-        for (var kk = lane; kk < p.k; kk = kk + 8u) {
-            let wv = f32(w[wr + kk]);
-            for (var r = 0u; r < ROWS; r = r + 1u) {
-                acc[r] = fma(x[xo + r * p.ldx + kk], wv, acc[r]);
-            }
-        }
-    }
-    for (var r = 0u; r < ROWS; r = r + 1u) { red[r * 64u + t] = acc[r]; }
-    workgroupBarrier();
-    for (var s = 4u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < ROWS; r = r + 1u) {
-                red[r * 64u + t] = red[r * 64u + t] + red[r * 64u + t + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    if (c < p.n && lane == 0u) {
-        for (var r = 0u; r < ROWS; r = r + 1u) { epilogue(r, c, z, red[r * 64u + t]); }
-    }
-}

@@ -36,7 +36,7 @@ struct Params {
     scale: f32,
     scores: u32,
     s_off: u32,
-    pad: u32,
+    tcap: u32,
 }
 
 /// Where keys and values are.
@@ -55,8 +55,19 @@ pub struct Kv<'a> {
     pub slots: usize,
     /// Keys per slot visible to every query (`base + t` for causal).
     pub lk: usize,
-    /// Slot of each sequence (cross-attention windows), or the sequence.
-    pub map: Option<&'a Buf>,
+    /// Where each sequence's keys are: its own slot, or [`Slots`].
+    pub map: Slots<'a>,
+}
+
+/// The slot holding the keys of a sequence.
+pub enum Slots<'a> {
+    /// Slot `s` for sequence `s`.
+    Own,
+    /// `map[s]` (cross-attention: the sequence's window).
+    Map(&'a Buf),
+    /// Per key: key `j` of sequence `s` is in slot `table[s · cap + j]`
+    /// (the self-attention history table).
+    Table(&'a Buf, usize),
 }
 
 /// One attention call over `rows = seqs · t` query rows.
@@ -115,8 +126,26 @@ impl Sdpa<'_> {
         check_range("attention keys", kv.k_off, last_key, 4, kv.buf.bytes)?;
         check_range("attention values", kv.v_off, last_key, 4, kv.buf.bytes)?;
         check_range("attention output", 0, self.rows * d, 4, self.out.bytes)?;
-        if let Some(m) = kv.map {
-            check_range("attention window map", 0, self.rows / self.t, 4, m.bytes)?;
+        match kv.map {
+            Slots::Own => {}
+            Slots::Map(m) => {
+                check_range("attention window map", 0, self.rows / self.t, 4, m.bytes)?
+            }
+            Slots::Table(m, cap) => {
+                if cap < kv.lk {
+                    return Err(BackendError::Shape(format!(
+                        "attention: history table of {cap} positions for {} keys",
+                        kv.lk
+                    )));
+                }
+                check_range(
+                    "attention history table",
+                    0,
+                    self.rows / self.t * cap,
+                    4,
+                    m.bytes,
+                )?
+            }
         }
         if let Some((s, off)) = self.scores {
             check_range(
@@ -141,13 +170,20 @@ impl Sdpa<'_> {
             lk: u("keys", kv.lk)?,
             causal: u32::from(self.causal.is_some()),
             base: u("position", self.causal.unwrap_or(0))?,
-            use_map: u32::from(kv.map.is_some()),
+            use_map: match kv.map {
+                Slots::Own => 0,
+                Slots::Map(_) => 1,
+                Slots::Table(..) => 2,
+            },
             o_off: 0,
             o_stride: u("width", d)?,
             scale: 1.0 / (self.dh as f32).sqrt(),
             scores: u32::from(self.scores.is_some()),
             s_off: u("offset", self.scores.map_or(0, |s| s.1))?,
-            pad: 0,
+            tcap: match kv.map {
+                Slots::Table(_, cap) => u("capacity", cap)?,
+                _ => 0,
+            },
         };
         let k = kernel(
             gpu,
@@ -164,7 +200,10 @@ impl Sdpa<'_> {
             ],
         )?;
         // Unused bindings still need a buffer: the queries are never written.
-        let map = kv.map.unwrap_or(self.q);
+        let map = match kv.map {
+            Slots::Own => self.q,
+            Slots::Map(m) | Slots::Table(m, _) => m,
+        };
         let scores = self.scores.map_or(self.out, |s| s.0);
         let mut groups = Gpu::grid(self.rows, 1);
         groups[2] = u("heads", self.heads)?;
@@ -234,7 +273,7 @@ mod tests {
                 slot_stride: cap * d,
                 slots: seqs,
                 lk: base + t,
-                map: None,
+                map: Slots::Own,
             },
             causal: Some(base),
             out: &ob,
@@ -262,6 +301,71 @@ mod tests {
             }
         }
         assert_close(&got, &want, 1e-5, "self attention");
+    }
+
+    #[test]
+    fn causal_self_attention_through_a_history_table() {
+        let Some(g) = gpu() else { return };
+        // 2 sequences, 1 query each at position 5, over a cache of 3 slots;
+        // the table sends each key to the slot holding that sequence's history.
+        let (seqs, slots, heads, dh, cap, base) = (2, 3, 2, 8, 7, 5);
+        let d = heads * dh;
+        let table: Vec<u32> = vec![
+            0, 0, 2, 2, 1, 0, 0, // sequence 0
+            0, 1, 1, 2, 2, 1, 1, // sequence 1
+        ];
+        let q = rand_vec(seqs * 3 * d, 71);
+        let cache = rand_vec(2 * slots * cap * d, 72);
+        let qb = g.upload_f32(&q, "q").unwrap();
+        let cb = g.upload_f32(&cache, "cache").unwrap();
+        let tb = g.upload(bytemuck::cast_slice(&table), "table").unwrap();
+        let ob = g.alloc((seqs * d * 4) as u64, "o").unwrap();
+        let vo = slots * cap * d;
+        let s = Sdpa {
+            q: &qb,
+            q_off: 0,
+            q_stride: 3 * d,
+            rows: seqs,
+            t: 1,
+            heads,
+            dh,
+            kv: Kv {
+                buf: &cb,
+                k_off: 0,
+                v_off: vo,
+                row_stride: d,
+                slot_stride: cap * d,
+                slots,
+                lk: base + 1,
+                map: Slots::Table(&tb, cap),
+            },
+            causal: Some(base),
+            out: &ob,
+            scores: None,
+        };
+        let mut rec = g.recorder();
+        s.record(&g, &mut rec).unwrap();
+        g.submit(rec).unwrap();
+        let got = g.read(&ob, 0, seqs * d).unwrap();
+        let mut want = vec![0f32; seqs * d];
+        for sq in 0..seqs {
+            for h in 0..heads {
+                let at =
+                    |j: usize, c: usize| (table[sq * cap + j] as usize * cap + j) * d + h * dh + c;
+                let k = |j: usize, c: usize| cache[at(j, c)];
+                let v = |j: usize, c: usize| cache[vo + at(j, c)];
+                let (o, _) = naive(
+                    &q[sq * 3 * d + h * dh..],
+                    &k,
+                    &v,
+                    base + 1,
+                    dh,
+                    1.0 / (dh as f32).sqrt(),
+                );
+                want[sq * d + h * dh..sq * d + (h + 1) * dh].copy_from_slice(&o);
+            }
+        }
+        assert_close(&got, &want, 1e-5, "history table");
     }
 
     #[test]
@@ -295,7 +399,7 @@ mod tests {
                 slot_stride: frames * 2 * d,
                 slots: windows,
                 lk: frames,
-                map: Some(&mb),
+                map: Slots::Map(&mb),
             },
             causal: None,
             out: &ob,

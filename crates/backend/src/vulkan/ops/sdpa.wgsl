@@ -2,7 +2,10 @@
 // per (query row, head). Row r belongs to sequence r / t at query position
 // r % t. Keys and values of "slot" s start at k_off / v_off + s · slot_stride,
 // rows kv_stride apart; the slot is the sequence itself (self-attention
-// cache) or map[sequence] (cross-attention: the sequence's window).
+// cache) or map[sequence] (cross-attention: the sequence's window), or,
+// with use_map = 2, per key: key j of sequence s is in slot
+// map[s · tcap + j] (the self-attention cache's history table: beams share
+// their common history instead of copying it at each reorder).
 // With causal != 0, query i sees keys 0 ..= base + i.
 // With scores != 0 the pre-softmax (scaled) scores are also written to
 // sc_out[s_off + (head · rows + r) · lk + j] (alignment, spec §7.1).
@@ -11,7 +14,7 @@ struct P {
     q_off: u32, q_stride: u32, k_off: u32, v_off: u32,
     kv_stride: u32, slot_stride: u32, lk: u32, causal: u32,
     base: u32, use_map: u32, o_off: u32, o_stride: u32,
-    scale: f32, scores: u32, s_off: u32, p0: u32,
+    scale: f32, scores: u32, s_off: u32, tcap: u32,
 }
 const MAX_KEYS: u32 = 1536u;
 const MAX_DH: u32 = 256u;
@@ -34,18 +37,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let seq = r / p.t;
     let i = r % p.t;
     var slot = seq;
-    if (p.use_map != 0u) { slot = map[seq]; }
+    if (p.use_map == 1u) { slot = map[seq]; }
     var n = p.lk;
     if (p.causal != 0u) { n = min(p.base + i + 1u, p.lk); }
     let qb = p.q_off + r * p.q_stride + h * p.dh;
-    let kb = p.k_off + slot * p.slot_stride + h * p.dh;
-    let vb = p.v_off + slot * p.slot_stride + h * p.dh;
+    let kb = p.k_off + h * p.dh;
+    let vb = p.v_off + h * p.dh;
+    let tb = seq * p.tcap;
     for (var c = t; c < p.dh; c = c + 64u) { qs[c] = q[qb + c]; }
     workgroupBarrier();
     var mx = -3.4028235e38;
     for (var j = t; j < n; j = j + 64u) {
         var s = 0.0;
-        let kr = kb + j * p.kv_stride;
+        var sj = slot;
+        if (p.use_map == 2u) { sj = map[tb + j]; }
+        let kr = kb + sj * p.slot_stride + j * p.kv_stride;
         for (var c = 0u; c < p.dh; c = c + 1u) { s = fma(qs[c], kv[kr + c], s); }
         s = s * p.scale;
         sc[j] = s;
@@ -77,7 +83,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     for (var c = t; c < p.dh; c = c + 64u) {
         var acc = 0.0;
         for (var j = 0u; j < n; j = j + 1u) {
-            acc = fma(sc[j] * inv, kv[vb + j * p.kv_stride + c], acc);
+            var sj = slot;
+            if (p.use_map == 2u) { sj = map[tb + j]; }
+            acc = fma(sc[j] * inv, kv[vb + sj * p.slot_stride + j * p.kv_stride + c], acc);
         }
         out[p.o_off + r * p.o_stride + h * p.dh + c] = acc;
     }

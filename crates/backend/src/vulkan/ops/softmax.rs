@@ -1,7 +1,7 @@
 //! Row softmax in place (`softmax.wgsl`): the encoder's attention
 //! probabilities between its two attention matmuls.
 
-use super::{check_range, kernel, u};
+use super::{check_range, kernel, traffic, u};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
@@ -50,6 +50,7 @@ pub fn record(
         &[Access::Write],
     )?;
     rec.dispatch(&k, &[x], bytemuck::bytes_of(&p), Gpu::grid(rows, 1));
+    traffic(2 * rows * n * 4);
     Ok(())
 }
 

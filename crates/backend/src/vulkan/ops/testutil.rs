@@ -55,6 +55,7 @@ pub fn upload_weight(g: &Gpu, w: &[f32], wt: WType) -> (Buf, Vec<f32>) {
             let back = h.iter().map(|v| v.to_f32()).collect();
             (g.upload(bytemuck::cast_slice(&h), "w").unwrap(), back)
         }
+        WType::I8 => panic!("int8 weights need scales: quantise them in the test"),
     }
 }
 

@@ -1,0 +1,165 @@
+//! The live-transcription harness: a file fed as if in real time on a
+//! virtual clock (compute time charged to the clock as measured), reporting
+//! committed-word latency (emitted_at − word end), WER of the committed text
+//! and of the offline transcript against the reference, the largest buffer
+//! decoded, a phrase repeated at the end — for both commit policies — plus
+//! 60 s of silence and of noise (words committed).
+//!
+//!     cargo run --release -p vkwhisper --example live_harness -- \
+//!         [--clock wall|cpu] [--threads N] [--policy la|alignatt]
+//!         [--offline-wer W] [FILE] [MODEL]
+//!
+//! `--offline-wer` gives the offline transcript's WER (from an earlier run)
+//! instead of transcribing the file offline again.
+//!
+//! `--clock wall` charges elapsed time (inflated when other processes hold
+//! the CPU); `--clock cpu` charges the process's CPU time, which with
+//! `--threads 1` is the compute time on an idle core whatever the load.
+
+use std::ops::ControlFlow;
+use vkwhisper::live::{run_virtual, CommitPolicy, ComputeClock, LiveEvent, StreamOptions};
+use vkwhisper::{Device, Engine, EngineConfig, TranscribeOptions};
+
+fn percentile(xs: &mut [f64], p: f64) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs[((xs.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The longest n (2..=8 words) whose last n words repeat the n before them.
+fn trailing_repeat(text: &str) -> usize {
+    let w = vkw_testkit::wer_words(text);
+    (2..=8)
+        .rev()
+        .find(|&n| w.len() >= 2 * n && w[w.len() - n..] == w[w.len() - 2 * n..w.len() - n])
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut clock = ComputeClock::Wall;
+    let mut threads = 0usize;
+    let mut policies = vec![CommitPolicy::LocalAgreement, CommitPolicy::default()];
+    let mut known_offline: Option<f64> = None;
+    let mut rest = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--clock" => {
+                clock = match args.next().as_deref() {
+                    Some("wall") => ComputeClock::Wall,
+                    Some("cpu") => ComputeClock::ProcessCpu,
+                    other => return Err(format!("--clock wall|cpu, not {other:?}").into()),
+                }
+            }
+            "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
+            "--policy" => policies = vec![args.next().ok_or("--policy P")?.parse()?],
+            "--offline-wer" => known_offline = Some(args.next().ok_or("--offline-wer W")?.parse()?),
+            _ => rest.push(a),
+        }
+    }
+    let mut rest = rest.into_iter();
+    let file = rest.next().unwrap_or_else(|| {
+        vkw_testkit::fixtures()
+            .join("data/longform/ljspeech_LJ001_0001-0032.wav")
+            .display()
+            .to_string()
+    });
+    let model = rest.next().unwrap_or_else(|| "tiny.en".into());
+    let config = EngineConfig::default()
+        .with_device(Device::Cpu)
+        .with_threads(threads);
+    let engine = Engine::load(&model, &config)?;
+    let vkwhisper::Audio::S16(pcm) = vkwhisper::decode_audio(&file)? else {
+        return Err("16-bit audio expected".into());
+    };
+    let audio: Vec<f32> = pcm.iter().map(|&v| f32::from(v) / 32768.0).collect();
+    let name = std::path::Path::new(&file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let reference = vkw_testkit::reference_text("longform", name);
+    println!(
+        "{name}: {:.1} s, model {model}, clock {clock:?}, threads {threads}",
+        audio.len() as f64 / 16_000.0
+    );
+    let offline_wer = match known_offline {
+        Some(w) => Some(w),
+        None => {
+            let mut offline = Vec::new();
+            engine.transcribe(&audio[..], &TranscribeOptions::default(), &mut offline)?;
+            let offline_text: String = offline.iter().map(|s| s.text.as_str()).collect();
+            reference
+                .as_ref()
+                .map(|r| vkw_testkit::wer(r, &offline_text))
+        }
+    };
+    if let Some(w) = offline_wer {
+        println!("offline (beam 5): WER {w:.2} %");
+    }
+    for policy in policies {
+        let mut opts = StreamOptions::default().with_policy(policy);
+        opts.clock = clock;
+        let mut stream = engine.stream(opts)?;
+        let mut lat = Vec::new();
+        let mut text = String::new();
+        let mut sink = |e: &LiveEvent| {
+            if let LiveEvent::Committed {
+                words,
+                text: t,
+                emitted_at,
+                ..
+            } = e
+            {
+                text.push_str(t);
+                lat.extend(words.iter().map(|w| emitted_at - w.end));
+            }
+            ControlFlow::Continue(())
+        };
+        let t0 = std::time::Instant::now();
+        run_virtual(&mut stream, &audio, 0.05, &mut sink)?;
+        let wall = t0.elapsed().as_secs_f64();
+        let n = lat.len();
+        let (med, p90) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.9));
+        let wer = reference.as_ref().map(|r| vkw_testkit::wer(r, &text));
+        let vs_offline = wer.zip(offline_wer).map(|(a, b)| a - b);
+        println!(
+            "{policy:?}: {n} words committed, latency median {med:.2} s, p90 {p90:.2} s, WER {:.2} % ({:+.2} points vs offline), peak buffer {:.1} s, repeated tail {} words, {wall:.1} s wall",
+            wer.unwrap_or(f64::NAN),
+            vs_offline.unwrap_or(f64::NAN),
+            stream.peak_buffered(),
+            trailing_repeat(&text),
+        );
+    }
+    for (what, audio) in [
+        ("silence", vec![0f32; 16_000 * 60]),
+        ("noise", noise(16_000 * 60)),
+    ] {
+        let mut opts = StreamOptions::default();
+        opts.clock = clock;
+        let mut stream = engine.stream(opts)?;
+        let mut words = 0;
+        run_virtual(&mut stream, &audio, 0.05, &mut |e: &LiveEvent| {
+            if let LiveEvent::Committed { words: w, .. } = e {
+                words += w.len();
+            }
+            ControlFlow::Continue(())
+        })?;
+        println!("60 s of {what}: {words} words committed");
+    }
+    Ok(())
+}
+
+/// White noise at about -20 dBFS (a fixed seed).
+fn noise(n: usize) -> Vec<f32> {
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
