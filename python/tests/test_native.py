@@ -92,7 +92,11 @@ def test_gil_released_while_decoding(tiny):
 
 
 SIGINT_CHILD = r"""
-import sys, time
+import signal, sys, time
+# Python raises KeyboardInterrupt only when SIGINT was at its default at
+# start-up; a non-interactive shell starts background jobs with SIGINT
+# ignored (as CI may run this), so the child asks for Python's handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {here!r})
 import parity_cases as pc
 import vkwhisper
