@@ -109,9 +109,9 @@ try {
   assert.ok(updates.length >= 2, `committed text arrived in ${updates.length} update(s)`);
 
   step("download");
-  const [d] = await Promise.all([page.waitForEvent("download"), page.click("#live-txt")]);
-  assert.equal(d.suggestedFilename(), "dictation.txt");
-  assert.equal(words(await readFile(await d.path(), "utf8")), words(text));
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#live-txt")]);
+  assert.equal(dl.suggestedFilename(), "dictation.txt");
+  assert.equal(words(await readFile(await dl.path(), "utf8")), words(text));
   assert.deepEqual(problems, [], problems.join("\n"));
   console.log(`live-web.mjs: ok (first committed text ${firstCommit.toFixed(1)} s after start, ${updates.length} updates, final text = jfk)`);
 } catch (e) {

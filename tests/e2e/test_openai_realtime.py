@@ -100,18 +100,25 @@ async def transcribe_live():
         sender = asyncio.create_task(send())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 180
+        last_event = loop.time()
         while True:
             started = sum(e.type == "input_audio_buffer.speech_started" for e in events)
             done = sum(e.type == "conversation.item.input_audio_transcription.completed" for e in events)
             settled = sender.done() and started and done == started
+            # Settled and quiet for a while: the session is over. (The last
+            # turn may complete before the sender's last append, so the
+            # state is checked every second, not only after an event.)
+            if settled and loop.time() - last_event >= 4:
+                break
+            assert loop.time() < deadline, f"every turn must complete within 180 s: {[e.type for e in events]}"
             try:
-                ev = await asyncio.wait_for(conn.recv(), 8 if settled else max(1, deadline - loop.time()))
+                # Cancelling a websockets recv() loses no message.
+                ev = await asyncio.wait_for(conn.recv(), 1)
             except asyncio.TimeoutError:
-                if settled:
-                    break
-                raise
+                continue
             assert ev.type != "error", ev
             events.append(ev)
+            last_event = loop.time()
         await sender
     return events
 
