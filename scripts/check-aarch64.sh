@@ -3,7 +3,7 @@
 # vkw-backend for aarch64-unknown-linux-gnu, lint it there, and run its unit
 # tests (every int8 kernel — NEON with dot product, baseline NEON, portable —
 # against exact integer results) and the int8 end-to-end jfk test under
-# qemu-user. Installs the Rust target, the cross linker and qemu if missing.
+# qemu-user (once). Installs the Rust target, the cross linker and qemu if missing.
 #
 #   bash scripts/check-aarch64.sh
 #
@@ -56,6 +56,7 @@ grep -q "int8 kernels tested: \[NeonDot, Neon, Portable\]" "$log" || {
   echo "check-aarch64: the NEON int8 kernels were not both tested" >&2
   exit 1
 }
-# The end-to-end int8 test once more on the baseline NEON kernel.
-VKW_INT8_KERNEL=neon cargo test "${args[@]}" --test int8
+# (The end-to-end test runs once, on the dot-product kernel qemu selects;
+# the baseline NEON kernel is held to exact integer results by the unit
+# tests above; a second end-to-end run under qemu cost ~3 minutes of CI.)
 echo "check-aarch64: ok"

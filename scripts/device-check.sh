@@ -14,7 +14,11 @@
 #
 #   scripts/device-check.sh --prepare     # here: build, strip, collect into dist/device-check
 #   scripts/device-check.sh               # on the GPU machine (carry dist/device-check)
-#   scripts/device-check.sh --dry         # here, on lavapipe: tiny shapes, two repetitions
+#   scripts/device-check.sh --dry         # here, on lavapipe: tiny shapes, one repetition
+#   scripts/device-check.sh --dry --prebuilt   # the same with the binaries already in
+#                                         # target/release (CI, right after `cargo test --release`,
+#                                         # which builds them; a separate build would compile
+#                                         # the workspace a second time for another feature set)
 #
 # The run needs dist/device-check/{vkwhisper,devcheck,tok/} (about 35 MB:
 # two stripped release binaries and tiny.en's tokenizer files, which the
@@ -40,18 +44,31 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DIST=${DIST:-dist/device-check}
 MODE=run
+PREBUILT=0
 case "${1:-}" in
   --prepare) MODE=prepare ;;
   --dry) MODE=dry ;;
   "") ;;
-  *) echo "usage: $0 [--prepare|--dry]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--prepare|--dry [--prebuilt]]" >&2; exit 2 ;;
+esac
+case "${2:-}" in
+  --prebuilt) [ "$MODE" = dry ] && PREBUILT=1 || { echo "$0: --prebuilt goes with --dry" >&2; exit 2; } ;;
+  "") ;;
+  *) echo "usage: $0 [--prepare|--dry [--prebuilt]]" >&2; exit 2 ;;
 esac
 
-# The dry run always rebuilds (incremental) so it never checks stale binaries.
+# The dry run rebuilds (incremental) so it never checks stale binaries,
+# unless told that the caller just built them (--prebuilt).
 if [ "$MODE" = prepare ] || [ "$MODE" = dry ]; then
   set -e
-  cargo build --release -p vkwhisper-cli
-  cargo build --release -p vkw-backend --example devcheck
+  if [ "$PREBUILT" = 1 ]; then
+    for b in target/release/vkwhisper target/release/examples/devcheck; do
+      [ -x "$b" ] || { echo "device-check: --prebuilt but $b is missing: run cargo test --workspace --release first" >&2; exit 1; }
+    done
+  else
+    cargo build --release -p vkwhisper-cli
+    cargo build --release -p vkw-backend --example devcheck
+  fi
   mkdir -p "$DIST/tok"
   strip -o "$DIST/vkwhisper" target/release/vkwhisper
   strip -o "$DIST/devcheck" target/release/examples/devcheck
@@ -78,8 +95,10 @@ step() {
   local name=$1 limit=$(($2 * SLOW))
   shift 2
   echo "== $name" | tee -a "$OUT/summary.txt"
+  local t0=$SECONDS
   if timeout "$limit" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; then
     tee -a "$OUT/summary.txt" < "$OUT/$name.txt"
+    echo "   ($name: $((SECONDS - t0)) s)" | tee -a "$OUT/summary.txt"
   else
     echo "FAILED ($name, exit $?): see $OUT/$name.err" | tee -a "$OUT/summary.txt"
     tail -3 "$OUT/$name.err" | tee -a "$OUT/summary.txt"
@@ -88,7 +107,7 @@ step() {
 }
 
 if [ "$MODE" = dry ]; then
-  SHAPES="tiny"; REPS=2; STEPS=4; OPS_SMALL=small; CHECK_SHAPES="tiny"; E2E_TOKENS=8
+  SHAPES="tiny"; REPS=1; STEPS=4; OPS_SMALL=small; CHECK_SHAPES="tiny"; E2E_TOKENS=8
   BATCH=2; BSTEPS=2
 else
   SHAPES="tiny base small large-v3"; REPS=3; STEPS=32; OPS_SMALL=""; CHECK_SHAPES="tiny base"; E2E_TOKENS=64
