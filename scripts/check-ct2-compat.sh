@@ -27,13 +27,25 @@ if [ -z "$py" ]; then
   py="$work/venv/bin/python"
 fi
 
-cargo build --release -q -p vkwhisper-cli
-cargo build --release -q -p vkw-model --example export_hf
-bin=target/release/vkwhisper
+# VKW_BIN names a vkwhisper binary already built (CI, after `cargo test
+# --release`, which also builds the export_hf example next to it); otherwise
+# both are built here.
+if [ -n "${VKW_BIN:-}" ]; then
+  bin=$VKW_BIN
+  export_hf=${VKW_EXPORT_HF:-target/release/examples/export_hf}
+else
+  cargo build --release -q -p vkwhisper-cli
+  cargo build --release -q -p vkw-model --example export_hf
+  bin=target/release/vkwhisper
+  export_hf=target/release/examples/export_hf
+fi
+for b in "$bin" "$export_hf"; do
+  [ -x "$b" ] || { echo "check-ct2-compat: no binary at $b (build it, or unset VKW_BIN)" >&2; exit 1; }
+done
 model=$("$bin" models path tiny.en)
 [ -f "$model/model.bin" ] || { echo "tiny.en is not installed: run scripts/fetch-models.sh tiny.en" >&2; exit 1; }
 
-target/release/examples/export_hf "$model" "$work/hf" --dtype float16 --shards 2
+"$export_hf" "$model" "$work/hf" --dtype float16 --shards 2
 "$bin" convert -q "$work/hf" "$work/float16" --quantization float16
 "$bin" convert -q "$work/hf" "$work/int8" --quantization int8
 
