@@ -23,9 +23,135 @@ use crate::decode::{check_rate, Failure};
 /// bounds the work on files made of millions of empty chunks).
 const MAX_CHUNKS: usize = 4096;
 
+/// Bytes symphonia's probe searches for a container marker (it skips
+/// anything before one, and reads ID3v2 tags on the way).
+const PROBE_SCAN: u64 = 1 << 20;
+
 /// Check the header of the source whose first bytes are `head`; the source
 /// is rewound afterwards.
+///
+/// symphonia's probe does not need the container at offset 0: it skips
+/// ID3v2 tags and any bytes before a known marker (fuzzing found a FLAC
+/// behind an ID3 tag, and an MP4 whose real `ftyp` followed a junk box,
+/// each asking for gigabytes). So when the start is not a container this
+/// walk knows, the first megabyte (ID3v2 tag bodies skipped) is searched for
+/// the first marker, and its container is checked as if the file began there.
 pub(crate) fn check<S: Read + Seek + ?Sized>(head: &[u8], src: &mut S) -> Result<(), Failure> {
+    if known(head) {
+        return check_at(head, src);
+    }
+    let Ok(end) = src.seek(SeekFrom::End(0)) else {
+        return Ok(());
+    };
+    src.seek(SeekFrom::Start(0)).map_err(Failure::Io)?;
+    let mut buf = Vec::new();
+    if src.take(PROBE_SCAN.min(end)).read_to_end(&mut buf).is_err() {
+        src.seek(SeekFrom::Start(0)).map_err(Failure::Io)?;
+        return Ok(());
+    }
+    // As symphonia's probe: ID3v2 tags are skipped whole, and the first
+    // marker decides. An MPEG audio or ADTS frame sync is a marker too (of a
+    // format these checks leave to symphonia), so an MP3's frames are never
+    // searched for other formats' markers by chance.
+    let mut i = 0;
+    while i + 4 <= buf.len() {
+        if let Some(len) = id3v2_len(&buf[i..]) {
+            i = i.saturating_add(len);
+            continue;
+        }
+        if frame_sync(buf[i], buf[i + 1]) {
+            break;
+        }
+        if let Some(at) = marker_start(&buf, i) {
+            let mut view = Offset {
+                inner: &mut *src,
+                base: at as u64,
+            };
+            let head = &buf[at..buf.len().min(at + 16)];
+            let r = check_at(head, &mut view);
+            src.seek(SeekFrom::Start(0)).map_err(Failure::Io)?;
+            return r;
+        }
+        i += 1;
+    }
+    src.seek(SeekFrom::Start(0)).map_err(Failure::Io)?;
+    Ok(())
+}
+
+/// Whether `head` starts a container this walk checks.
+fn known(head: &[u8]) -> bool {
+    head.starts_with(b"RIFF")
+        || head.starts_with(b"RF64")
+        || head.starts_with(b"FORM")
+        || head.starts_with(b"caff")
+        || head.get(4..8) == Some(b"ftyp")
+        || head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
+        || head.starts_with(b"fLaC")
+        || head.starts_with(b"OggS")
+}
+
+/// symphonia's MPEG audio (layers 1-3, MPEG 1/2/2.5) and ADTS markers.
+fn frame_sync(a: u8, b: u8) -> bool {
+    a == 0xff && matches!(b, 0xe2..=0xe7 | 0xf1..=0xf7 | 0xfa..=0xff)
+}
+
+/// The file offset a container starts at if a marker is at `i` (an MP4
+/// `ftyp` is 4 bytes into its box).
+fn marker_start(buf: &[u8], i: usize) -> Option<usize> {
+    let m = &buf[i..i + 4];
+    if m == b"ftyp" {
+        return i.checked_sub(4);
+    }
+    (m == b"fLaC"
+        || m == b"OggS"
+        || m == b"RIFF"
+        || m == b"RF64"
+        || m == b"FORM"
+        || m == b"caff"
+        || m == [0x1a, 0x45, 0xdf, 0xa3])
+    .then_some(i)
+}
+
+/// The whole length of an ID3v2 tag starting `d` (header, syncsafe size,
+/// footer), so its body (cover art) is not searched for markers.
+fn id3v2_len(d: &[u8]) -> Option<usize> {
+    if d.len() < 10 || &d[..3] != b"ID3" || d[6..10].iter().any(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let size = d[6..10]
+        .iter()
+        .fold(0usize, |a, &b| (a << 7) | usize::from(b));
+    let footer = if d[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + size + footer)
+}
+
+/// A source seen from `base` on: the checks address a container from its
+/// first byte.
+struct Offset<'a, S: ?Sized> {
+    inner: &'a mut S,
+    base: u64,
+}
+
+impl<S: Read + ?Sized> Read for Offset<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Seek + ?Sized> Seek for Offset<'_, S> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let p = match pos {
+            SeekFrom::Start(n) => self
+                .inner
+                .seek(SeekFrom::Start(self.base.saturating_add(n)))?,
+            other => self.inner.seek(other)?,
+        };
+        Ok(p.saturating_sub(self.base))
+    }
+}
+
+/// [`check`] for a container that starts at the source's first byte.
+fn check_at<S: Read + Seek + ?Sized>(head: &[u8], src: &mut S) -> Result<(), Failure> {
     let res = if head.len() >= 12
         && (head.starts_with(b"RIFF") || head.starts_with(b"RF64"))
         && &head[8..12] == b"WAVE"
@@ -1103,6 +1229,40 @@ mod tests {
 
     fn run(v: &[u8]) -> Result<(), Failure> {
         check(&v[..16.min(v.len())], &mut Cursor::new(v.to_vec()))
+    }
+
+    #[test]
+    fn only_the_first_marker_past_id3_is_checked() {
+        // A FLAC header whose first block claims 16 MB: refused wherever
+        // symphonia would start on it.
+        let bad_flac = b"fLaC\x00\xff\xff\xff".to_vec();
+        let id3 = |body: &[u8]| {
+            let n = body.len();
+            let mut v = b"ID3\x04\x00\x00".to_vec();
+            v.extend([
+                (n >> 21) as u8 & 0x7f,
+                (n >> 14) as u8 & 0x7f,
+                (n >> 7) as u8 & 0x7f,
+                n as u8 & 0x7f,
+            ]);
+            v.extend_from_slice(body);
+            v
+        };
+        let mut behind_tag = id3(b"title");
+        behind_tag.extend_from_slice(&bad_flac);
+        behind_tag.extend_from_slice(&[0; 64]);
+        assert!(matches!(run(&behind_tag), Err(Failure::Corrupt(_))));
+        let mut behind_junk = vec![7u8; 100];
+        behind_junk.extend_from_slice(&bad_flac);
+        behind_junk.extend_from_slice(&[0; 64]);
+        assert!(matches!(run(&behind_junk), Err(Failure::Corrupt(_))));
+        // An MP3: the marker inside its tag (cover art) and the one among
+        // its frames are not where symphonia starts, so they are not checked.
+        let mut mp3 = id3(&bad_flac);
+        mp3.extend_from_slice(&[0xff, 0xfb, 0x90, 0x00]);
+        mp3.extend_from_slice(&bad_flac);
+        mp3.extend_from_slice(&[0; 64]);
+        assert!(run(&mp3).is_ok());
     }
 
     #[test]
