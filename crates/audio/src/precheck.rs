@@ -78,16 +78,21 @@ pub(crate) fn check<S: Read + Seek + ?Sized>(head: &[u8], src: &mut S) -> Result
     Ok(())
 }
 
+/// The container markers symphonia's probe registers that these checks
+/// walk (an MP4 `ftyp` sits 4 bytes into its box). symphonia has no RF64
+/// reader, so it looks past one, and so do the checks.
+const MARKERS: [&[u8; 4]; 6] = [
+    b"RIFF",
+    b"FORM",
+    b"caff",
+    b"fLaC",
+    b"OggS",
+    &[0x1a, 0x45, 0xdf, 0xa3],
+];
+
 /// Whether `head` starts a container this walk checks.
 fn known(head: &[u8]) -> bool {
-    // symphonia's markers only: it has no RF64 reader, so it looks past one.
-    head.starts_with(b"RIFF")
-        || head.starts_with(b"FORM")
-        || head.starts_with(b"caff")
-        || head.get(4..8) == Some(b"ftyp")
-        || head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3])
-        || head.starts_with(b"fLaC")
-        || head.starts_with(b"OggS")
+    marker_start(head, 0) == Some(0) || marker_start(head, 4) == Some(0)
 }
 
 /// symphonia's MPEG audio (layers 1-3, MPEG 1/2/2.5) and ADTS markers.
@@ -98,17 +103,11 @@ fn frame_sync(a: u8, b: u8) -> bool {
 /// The file offset a container starts at if a marker is at `i` (an MP4
 /// `ftyp` is 4 bytes into its box).
 fn marker_start(buf: &[u8], i: usize) -> Option<usize> {
-    let m = &buf[i..i + 4];
+    let m = buf.get(i..i + 4)?;
     if m == b"ftyp" {
         return i.checked_sub(4);
     }
-    (m == b"fLaC"
-        || m == b"OggS"
-        || m == b"RIFF"
-        || m == b"FORM"
-        || m == b"caff"
-        || m == [0x1a, 0x45, 0xdf, 0xa3])
-    .then_some(i)
+    MARKERS.iter().any(|k| m == *k).then_some(i)
 }
 
 /// The whole length of an ID3v2 tag starting `d` (header, syncsafe size,
@@ -151,10 +150,7 @@ impl<S: Seek + ?Sized> Seek for Offset<'_, S> {
 
 /// [`check`] for a container that starts at the source's first byte.
 fn check_at<S: Read + Seek + ?Sized>(head: &[u8], src: &mut S) -> Result<(), Failure> {
-    let res = if head.len() >= 12
-        && (head.starts_with(b"RIFF") || head.starts_with(b"RF64"))
-        && &head[8..12] == b"WAVE"
-    {
+    let res = if head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WAVE" {
         walk(src, 12, Endian::Little, 4, |id, body, src| {
             (id == b"fmt ").then(|| wave_fmt(body, src))
         })
