@@ -201,7 +201,9 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let body = to_bytes(r.into_body(), 1 << 20).await.expect("response body");
+        let body = to_bytes(r.into_body(), 1 << 20)
+            .await
+            .expect("response body");
         (status, ctype, body)
     });
     assert!(

@@ -1002,12 +1002,15 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
     /// An EBML variable-length number at the current position: (value,
     /// length, all value bits set). IDs keep their length marker.
     fn vint(&mut self, id: bool) -> Option<(u64, u64, bool)> {
-        let mut b = [0u8; 8];
+        let mut b = [0u8; 9];
         self.src.read_exact(&mut b[..1]).ok()?;
         let len = b[0].leading_zeros() as usize + 1;
-        if len > if id { 4 } else { 8 } {
+        if id && len > 4 {
             return None;
         }
+        // A size whose first byte is 0: symphonia (release build) reads
+        // eight more bytes and takes them as the size (its marker bit is
+        // shifted out), so the same is done here.
         self.src.read_exact(&mut b[1..len]).ok()?;
         let mut v = if id {
             u64::from(b[0])
@@ -1017,8 +1020,40 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
         for &x in &b[1..len] {
             v = (v << 8) | u64::from(x);
         }
-        let all = (1u64 << (7 * len)) - 1;
-        Some((v, len as u64, !id && v == all))
+        let all = 1u64.checked_shl(7 * len as u32).map_or(u64::MAX, |x| x - 1);
+        Some((v, len as u64, !id && len < 9 && v == all))
+    }
+
+    /// symphonia's `read_tag` on a byte that cannot begin an ID: it skips
+    /// ahead to the next top-level element ID (Cluster, Cues, Info,
+    /// SeekHead, Tags, Tracks) anywhere after it and parses on from there.
+    /// Returns where that ID begins.
+    fn resync(&mut self, from: u64) -> Option<u64> {
+        const TOP: [u32; 6] = [
+            0x1F43_B675,
+            0x1C53_BB6B,
+            0x1549_A966,
+            0x114D_9B74,
+            0x1254_C367,
+            0x1654_AE6B,
+        ];
+        self.src.seek(SeekFrom::Start(from)).ok()?;
+        let mut tag = 0u32;
+        let mut at = from;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = self.src.read(&mut buf).ok()?;
+            if n == 0 {
+                return None;
+            }
+            for &x in &buf[..n] {
+                tag = (tag << 8) | u32::from(x);
+                at += 1;
+                if at >= from + 4 && TOP.contains(&tag) {
+                    return Some(at - 4);
+                }
+            }
+        }
     }
 
     /// Check the elements in `[start, stop)`; returns where they ended (for
@@ -1039,6 +1074,18 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
                 return Ok(stop);
             }
             let Some((id, id_len, _)) = self.vint(true) else {
+                // Not an ID: follow symphonia to the next top-level element.
+                let Some(q) = self.resync(pos + 1) else {
+                    return Ok(stop);
+                };
+                if q < stop {
+                    pos = q;
+                    continue;
+                }
+                // Past this element's end: symphonia reads on from there.
+                if depth < MAX_EBML_DEPTH {
+                    self.children(q, self.end, depth + 1, false)?;
+                }
                 return Ok(stop);
             };
             let id = id as u32;
@@ -1085,6 +1132,10 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
             if c.starts_with(b"A_VORBIS") {
                 if let Some(p) = self.read_at(at, len.min(MAX_EBML_TAIL)) {
                     vorbis_private(&p)?;
+                }
+            } else if c.starts_with(b"A_FLAC") {
+                if let Some(p) = self.read_at(at, len.min(8)) {
+                    flac_private(&p)?;
                 }
             }
         }
@@ -1192,6 +1243,20 @@ fn vorbis_private(p: &[u8]) -> Result<(), Failure> {
         return corrupt("the Vorbis headers of a Matroska track declare more bytes than they hold");
     }
     Ok(())
+}
+
+/// An A_FLAC CodecPrivate: `fLaC`, then metadata blocks. symphonia 0.5
+/// (`flac_extra_data_from_codec_private`) reads the first block header once
+/// and, unless it is STREAMINFO, skips its length over and over: a first
+/// block of length 0 loops forever, any other ends in an error after
+/// skipping to the end. So the first block must be STREAMINFO.
+fn flac_private(p: &[u8]) -> Result<(), Failure> {
+    match p {
+        [b'f', b'L', b'a', b'C', header, ..] if header & 0x7f != 0 => {
+            corrupt("the FLAC header of a Matroska track does not begin with its STREAMINFO block")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A float rate as symphonia reads it (`as u32`, truncating; NaN is 0).
@@ -1479,6 +1544,44 @@ mod tests {
         let mut cut = file(block(0, &[]));
         cut.truncate(cut.len() - 10);
         assert!(run(&cut).is_ok());
+        // A byte that cannot begin an ID: symphonia skips to the next
+        // top-level ID (here a Cluster) and reads on, so the walk does too.
+        let resynced = [
+            el(&[0x1a, 0x45, 0xdf, 0xa3], &[]),
+            el(
+                &[0x18, 0x53, 0x80, 0x67],
+                &[
+                    vec![0x00, 0x42],
+                    el(&[0x1f, 0x43, 0xb6, 0x75], &block(3, &ebml)),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        assert!(matches!(run(&resynced), Err(Failure::Corrupt(_))));
+        // A FLAC track whose CodecPrivate begins with a 0-byte PADDING
+        // block: symphonia would skip 0 bytes forever.
+        let flac_track = |first_block: u8| {
+            let entry = [
+                el(&[0x86], b"A_FLAC"),
+                el(
+                    &[0x63, 0xa2],
+                    &[b'f', b'L', b'a', b'C', first_block, 0, 0, 0],
+                ),
+            ]
+            .concat();
+            let tracks = el(&[0x16, 0x54, 0xae, 0x6b], &el(&[0xae], &entry));
+            [
+                el(&[0x1a, 0x45, 0xdf, 0xa3], &[]),
+                el(&[0x18, 0x53, 0x80, 0x67], &tracks),
+            ]
+            .concat()
+        };
+        assert!(matches!(
+            run(&flac_track(0x81)),
+            Err(Failure::Corrupt(m)) if m.contains("STREAMINFO")
+        ));
+        assert!(run(&flac_track(0x80)).is_ok());
     }
 
     #[test]
