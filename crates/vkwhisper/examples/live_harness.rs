@@ -7,7 +7,15 @@
 //!
 //!     cargo run --release -p vkwhisper --example live_harness -- \
 //!         [--clock wall|cpu] [--threads N] [--policy la|alignatt]
-//!         [--offline-wer W] [FILE] [MODEL]
+//!         [--offline-wer W] [--min-chunk S] [--margin S] [--beam N]
+//!         [--text-out PREFIX] [--compute-type T] [FILE] [MODEL]
+//!
+//! `--compute-type` defaults to `auto` (int8 on a CPU with int8 SIMD), as
+//! `vkwhisper listen` does.
+//!
+//! `--min-chunk`, `--margin` (AlignAtt's) and `--beam` change the stream's
+//! defaults (to try other settings); `--text-out` writes each policy's
+//! committed text to `PREFIX.<policy>.txt`.
 //!
 //! `--offline-wer` gives the offline transcript's WER (from an earlier run)
 //! instead of transcribing the file offline again.
@@ -18,7 +26,7 @@
 
 use std::ops::ControlFlow;
 use vkwhisper::live::{run_virtual, CommitPolicy, ComputeClock, LiveEvent, StreamOptions};
-use vkwhisper::{Device, Engine, EngineConfig, TranscribeOptions};
+use vkwhisper::{ComputeType, Device, Engine, EngineConfig, TranscribeOptions};
 
 fn percentile(xs: &mut [f64], p: f64) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
@@ -42,6 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut threads = 0usize;
     let mut policies = vec![CommitPolicy::LocalAgreement, CommitPolicy::default()];
     let mut known_offline: Option<f64> = None;
+    let mut min_chunk: Option<f64> = None;
+    let mut margin: Option<f64> = None;
+    let mut beam: Option<usize> = None;
+    let mut text_out: Option<String> = None;
+    let mut compute_type = ComputeType::Auto;
     let mut rest = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,6 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
             "--policy" => policies = vec![args.next().ok_or("--policy P")?.parse()?],
             "--offline-wer" => known_offline = Some(args.next().ok_or("--offline-wer W")?.parse()?),
+            "--min-chunk" => min_chunk = Some(args.next().ok_or("--min-chunk S")?.parse()?),
+            "--margin" => margin = Some(args.next().ok_or("--margin S")?.parse()?),
+            "--beam" => beam = Some(args.next().ok_or("--beam N")?.parse()?),
+            "--text-out" => text_out = Some(args.next().ok_or("--text-out PREFIX")?),
+            "--compute-type" => compute_type = args.next().ok_or("--compute-type T")?.parse()?,
             _ => rest.push(a),
         }
     }
@@ -69,7 +87,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = rest.next().unwrap_or_else(|| "tiny.en".into());
     let config = EngineConfig::default()
         .with_device(Device::Cpu)
-        .with_threads(threads);
+        .with_threads(threads)
+        .with_compute_type(compute_type);
     let engine = Engine::load(&model, &config)?;
     let vkwhisper::Audio::S16(pcm) = vkwhisper::decode_audio(&file)? else {
         return Err("16-bit audio expected".into());
@@ -81,8 +100,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or("");
     let reference = vkw_testkit::reference_text("longform", name);
     println!(
-        "{name}: {:.1} s, model {model}, clock {clock:?}, threads {threads}",
-        audio.len() as f64 / 16_000.0
+        "{name}: {:.1} s, model {model} ({:?}), clock {clock:?}, threads {threads}",
+        audio.len() as f64 / 16_000.0,
+        engine.info().compute_type,
     );
     let offline_wer = match known_offline {
         Some(w) => Some(w),
@@ -90,6 +110,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut offline = Vec::new();
             engine.transcribe(&audio[..], &TranscribeOptions::default(), &mut offline)?;
             let offline_text: String = offline.iter().map(|s| s.text.as_str()).collect();
+            if let Some(prefix) = &text_out {
+                std::fs::write(format!("{prefix}.offline.txt"), &offline_text)?;
+            }
             reference
                 .as_ref()
                 .map(|r| vkw_testkit::wer(r, &offline_text))
@@ -98,13 +121,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(w) = offline_wer {
         println!("offline (beam 5): WER {w:.2} %");
     }
+    let policies: Vec<CommitPolicy> = policies
+        .into_iter()
+        .map(|p| match (p, margin) {
+            (CommitPolicy::AlignAtt { .. }, Some(m)) => CommitPolicy::AlignAtt { margin_s: m },
+            (p, _) => p,
+        })
+        .collect();
     for policy in policies {
         let mut opts = StreamOptions::default().with_policy(policy);
         opts.clock = clock;
+        if let Some(s) = min_chunk {
+            opts.min_chunk_s = s;
+        }
+        if let Some(b) = beam {
+            opts.decoding.beam_size = b;
+        }
         let mut stream = engine.stream(opts)?;
         let mut lat = Vec::new();
         let mut text = String::new();
+        let mut log = String::new();
         let mut sink = |e: &LiveEvent| {
+            if text_out.is_some() {
+                log.push_str(&format!("{e:?}\n"));
+            }
             if let LiveEvent::Committed {
                 words,
                 text: t,
@@ -131,6 +171,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream.peak_buffered(),
             trailing_repeat(&text),
         );
+        if let Some(prefix) = &text_out {
+            let tag = match policy {
+                CommitPolicy::LocalAgreement => "la",
+                _ => "alignatt",
+            };
+            std::fs::write(format!("{prefix}.{tag}.txt"), &text)?;
+            std::fs::write(format!("{prefix}.{tag}.events"), &log)?;
+        }
     }
     for (what, audio) in [
         ("silence", vec![0f32; 16_000 * 60]),

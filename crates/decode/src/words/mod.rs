@@ -14,6 +14,7 @@ mod silence;
 mod split;
 
 pub(crate) use dtw::{alignment_matrix, dtw};
+pub use silence::words_look_hallucinated;
 pub(crate) use silence::{adjust_window, WindowOutcome, WindowPlace};
 pub(crate) use split::{merge_punctuations, split_to_word_tokens, TimedWord};
 

@@ -80,8 +80,18 @@ fn is_anomaly(segment: Option<&WindowSegment>) -> bool {
     let Some(s) = segment.filter(|s| !s.words.is_empty()) else {
         return false;
     };
-    let words: Vec<&Word> = s
-        .words
+    words_look_hallucinated(&s.words)
+}
+
+/// faster-whisper's `is_segment_anomaly` on a run of words (§6.14): among
+/// the first 8 that are not punctuation, words with probability < 0.15,
+/// shorter than 0.133 s or longer than 2 s add to a score; the run looks
+/// hallucinated when the score reaches 3 or about one per word. Empty: no.
+pub fn words_look_hallucinated(words: &[Word]) -> bool {
+    if words.is_empty() {
+        return false;
+    }
+    let words: Vec<&Word> = words
         .iter()
         .filter(|w| !PUNCTUATION.contains(w.word.as_str()))
         .take(8)
