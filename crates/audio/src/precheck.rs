@@ -983,7 +983,13 @@ struct Matroska<'a, S: ?Sized> {
     src: &'a mut S,
     end: u64,
     elements: usize,
+    /// Where resyncs landed (each is walked once) and a scan buffer.
+    resynced: Vec<u64>,
+    scan: Vec<u8>,
 }
+
+/// Resyncs followed before a file is judged too damaged to check.
+const MAX_EBML_RESYNCS: usize = 256;
 
 impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
     fn new(src: &'a mut S) -> Result<Self, Failure> {
@@ -992,6 +998,8 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
             src,
             end,
             elements: 0,
+            resynced: Vec::new(),
+            scan: vec![0; 4096],
         })
     }
 
@@ -1040,13 +1048,12 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
         self.src.seek(SeekFrom::Start(from)).ok()?;
         let mut tag = 0u32;
         let mut at = from;
-        let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = self.src.read(&mut buf).ok()?;
+            let n = self.src.read(&mut self.scan).ok()?;
             if n == 0 {
                 return None;
             }
-            for &x in &buf[..n] {
+            for &x in &self.scan[..n] {
                 tag = (tag << 8) | u32::from(x);
                 at += 1;
                 if at >= from + 4 && TOP.contains(&tag) {
@@ -1075,9 +1082,20 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
             }
             let Some((id, id_len, _)) = self.vint(true) else {
                 // Not an ID: follow symphonia to the next top-level element.
+                // Each landing point is walked once (nested elements that
+                // all resync to it would otherwise walk the rest of the file
+                // again at every level).
                 let Some(q) = self.resync(pos + 1) else {
                     return Ok(stop);
                 };
+                if self.resynced.contains(&q) {
+                    return Ok(stop);
+                }
+                if self.resynced.len() >= MAX_EBML_RESYNCS {
+                    return corrupt("the Matroska file has too many damaged elements to check")
+                        .map(|_| stop);
+                }
+                self.resynced.push(q);
                 if q < stop {
                     pos = q;
                     continue;
@@ -1098,10 +1116,13 @@ impl<'a, S: Read + Seek + ?Sized> Matroska<'a, S> {
             let data = pos + id_len + size_len;
             let master = EBML_MASTERS.contains(&id);
             if unknown_size {
-                if !master || depth >= MAX_EBML_DEPTH {
-                    return Ok(stop);
+                if master && depth < MAX_EBML_DEPTH {
+                    pos = self.children(data, stop, depth + 1, true)?;
+                } else {
+                    // symphonia reads an unknown size as 0 and goes on
+                    // right after the header.
+                    pos = data;
                 }
-                pos = self.children(data, stop, depth + 1, true)?;
                 continue;
             }
             let elem_end = data.checked_add(size).filter(|&e| e <= stop);
@@ -1559,6 +1580,17 @@ mod tests {
         ]
         .concat();
         assert!(matches!(run(&resynced), Err(Failure::Corrupt(_))));
+        // An element of unknown size that is not a container: symphonia
+        // takes it as empty and reads on, into a DocType of 2^54 bytes.
+        let mut doc_type = el(&[0x42, 0x82], b"matroska");
+        doc_type[3..10].copy_from_slice(&(1u64 << 54).to_be_bytes()[1..]);
+        let unknown = [
+            vec![0x1a, 0x45, 0xdf, 0xa3, 0xff, 0xbf, 0xff],
+            doc_type,
+            vec![0; 64],
+        ]
+        .concat();
+        assert!(matches!(run(&unknown), Err(Failure::Corrupt(_))));
         // A FLAC track whose CodecPrivate begins with a 0-byte PADDING
         // block: symphonia would skip 0 bytes forever.
         let flac_track = |first_block: u8| {

@@ -37,4 +37,4 @@ pub use pipeline::{
     detect_language, LanguageOutcome, Pipeline, Request, VadFilter, MAX_BATCH, WINDOW_FRAMES,
 };
 pub use prompt::MAX_LENGTH;
-pub use words::words_look_hallucinated;
+pub use words::{word_anomaly_score, words_look_hallucinated};

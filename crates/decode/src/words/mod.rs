@@ -14,8 +14,8 @@ mod silence;
 mod split;
 
 pub(crate) use dtw::{alignment_matrix, dtw};
-pub use silence::words_look_hallucinated;
 pub(crate) use silence::{adjust_window, WindowOutcome, WindowPlace};
+pub use silence::{word_anomaly_score, words_look_hallucinated};
 pub(crate) use split::{merge_punctuations, split_to_word_tokens, TimedWord};
 
 use crate::DecodeError;

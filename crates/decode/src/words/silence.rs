@@ -61,7 +61,10 @@ pub(crate) fn get_end(segments: &[WindowSegment]) -> Option<f64> {
         .or_else(|| segments.last().map(|s| s.end))
 }
 
-fn word_anomaly_score(w: &Word) -> f64 {
+/// faster-whisper's `word_anomaly_score` (§6.14): 1 for probability below
+/// 0.15, plus 15 per second below 0.133 s of duration, plus the seconds
+/// above 2 s.
+pub fn word_anomaly_score(w: &Word) -> f64 {
     let duration = w.end - w.start;
     let mut score = 0.0;
     if w.probability < 0.15 {

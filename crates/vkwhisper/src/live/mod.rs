@@ -640,7 +640,8 @@ impl Stream {
     }
 }
 
-/// Drop the last sentences of a pass while they look hallucinated by
+/// Drop the last sentences of a pass while they are short (at most 4
+/// words), hold a word of probability below 0.2, and look hallucinated by
 /// faster-whisper's rule (`is_segment_anomaly`: improbable, squeezed or
 /// stretched words). A buffer that ends in a pause — every utterance's final
 /// pass, and passes cut at a comma — is where Whisper adds "Thank you." with
@@ -651,13 +652,41 @@ fn drop_hallucinated_tail(words: &mut Vec<vkw_segments::Word>) {
             .trim_end()
             .ends_with(['.', '?', '!', '。', '？', '！'])
     };
+    // Words crammed into no audio at the end (each as anomalous as a word
+    // of under 66 ms): three or more are never speech — Whisper looping
+    // after the last word ("There's a lot of stuff. There's a lot of
+    // stuff. …", all at one instant). The sentence they began with goes
+    // too when it is short.
+    let squeezed = words
+        .iter()
+        .rev()
+        .take_while(|w| vkw_decode::word_anomaly_score(w) >= 1.0)
+        .count();
+    if squeezed >= 3 {
+        words.truncate(words.len() - squeezed);
+        let start = words.iter().rposition(ends_sentence).map_or(0, |i| i + 1);
+        if words.len() - start <= 4 {
+            words.truncate(start);
+        }
+    }
     while !words.is_empty() {
         let last = words.len() - 1;
         let start = words[..last]
             .iter()
             .rposition(ends_sentence)
             .map_or(0, |i| i + 1);
-        if !vkw_decode::words_look_hallucinated(&words[start..]) {
+        // Only short sentences: a long one flagged by the rule is real
+        // speech whose alignment stretched over a pause (seen: "A very few
+        // years saw the" with "the" 7.9 s long), which a final pass must
+        // not lose. The hallucinations seen were 1–4 words.
+        let spoken = words[start..]
+            .iter()
+            .filter(|w| w.word.chars().any(char::is_alphanumeric))
+            .count();
+        // And one word the model itself doubted: Whisper's "Thank you."
+        // begins with a word of probability 0.01–0.13.
+        let doubted = words[start..].iter().any(|w| w.probability < 0.2);
+        if spoken > 4 || !doubted || !vkw_decode::words_look_hallucinated(&words[start..]) {
             break;
         }
         words.truncate(start);
@@ -693,14 +722,18 @@ mod tests {
             w(" the", 171.47, 171.63, 0.9),
             w(" year", 171.63, 171.93, 0.9),
             w(" 1462.", 171.91, 172.87, 0.8),
-            w(" Thank", 172.87, 172.87, 0.5),
-            w(" you.", 172.87, 173.07, 0.6),
-            w(" Thank", 173.07, 173.07, 0.5),
-            w(" you.", 173.07, 173.17, 0.6),
+            w(" Thank", 172.87, 172.87, 0.01),
+            w(" you.", 172.87, 173.07, 0.98),
+            w(" Thank", 173.07, 173.07, 0.09),
+            w(" you.", 173.07, 173.17, 0.99),
         ];
         drop_hallucinated_tail(&mut words);
         assert_eq!(words.len(), 4);
         assert_eq!(words[3].word, " 1462.");
+        // Squeezed but confident words stay (no word below 0.2).
+        let mut sure = vec![w(" Yes.", 1.0, 1.0, 0.9)];
+        drop_hallucinated_tail(&mut sure);
+        assert_eq!(sure.len(), 1);
         // Ordinary words stay, whatever their punctuation.
         let mut ok = vec![
             w(" Ask", 8.1, 8.6, 0.9),
@@ -710,6 +743,31 @@ mod tests {
         ];
         drop_hallucinated_tail(&mut ok);
         assert_eq!(ok.len(), 4);
+        // A longer sentence with one stretched word is kept.
+        let mut long = vec![
+            w(" letters.", 4.0, 4.5, 0.9),
+            w(" A", 4.6, 4.7, 0.97),
+            w(" very", 4.7, 5.04, 0.96),
+            w(" few", 5.04, 5.4, 1.0),
+            w(" years", 5.4, 5.84, 1.0),
+            w(" saw", 5.84, 6.28, 0.97),
+            w(" the", 6.28, 14.2, 1.0),
+        ];
+        drop_hallucinated_tail(&mut long);
+        assert_eq!(long.len(), 7);
+        // Whisper looping after the last word, all at one instant.
+        let mut looping = vec![
+            w(" letters.", 191.57, 191.89, 0.9),
+            w(" There's", 191.89, 192.09, 0.3),
+            w(" a", 192.09, 192.39, 0.6),
+        ];
+        for t in [
+            " lot", " of", " stuff.", " There's", " a", " lot", " of", " stuff.",
+        ] {
+            looping.push(w(t, 192.39, 192.39, 0.9));
+        }
+        drop_hallucinated_tail(&mut looping);
+        assert_eq!(looping.len(), 1);
         let mut none: Vec<Word> = Vec::new();
         drop_hallucinated_tail(&mut none);
     }
