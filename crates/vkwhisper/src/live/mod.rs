@@ -750,8 +750,8 @@ mod tests {
             w(" very", 4.7, 5.04, 0.96),
             w(" few", 5.04, 5.4, 1.0),
             w(" years", 5.4, 5.84, 1.0),
-            w(" saw", 5.84, 6.28, 0.97),
-            w(" the", 6.28, 14.2, 1.0),
+            w(" saw", 5.84, 6.3, 0.97),
+            w(" the", 6.3, 14.2, 1.0),
         ];
         drop_hallucinated_tail(&mut long);
         assert_eq!(long.len(), 7);
