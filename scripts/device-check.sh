@@ -25,7 +25,8 @@
 #
 # The run needs dist/device-check/{vkwhisper,devcheck,tok/} (about 33 MB:
 # two stripped release binaries and tiny.en's tokenizer files, which the
-# synthetic models copy). The working tree that travels with a device call
+# synthetic models copy), and runs dist/device-check/backend-tests (the
+# backend's unit tests, stripped) when present. The working tree that travels with a device call
 # is itself about 36 MB of the 64 MiB limit, so what is carried is the xz
 # archive (about 9 MB), unpacked on the device. Models are written on the device by the hidden
 # `vkwhisper synth-model`, never carried. Whole run: under 5 minutes
@@ -81,6 +82,26 @@ if [ "$MODE" = prepare ] || [ "$MODE" = dry ]; then
   mkdir -p "$DIST/tok"
   strip -o "$DIST/vkwhisper" target/release/vkwhisper
   strip -o "$DIST/devcheck" target/release/examples/devcheck
+  # The backend's unit tests: every GPU kernel against its CPU reference,
+  # on the real GPU (the cooperative-matrix kernel is only tested there:
+  # lavapipe has none).
+  # --prebuilt: the one `cargo test --workspace --release` built (a
+  # `cargo test -p` would resolve other features and compile again).
+  if [ "$PREBUILT" = 1 ]; then
+    T=$(find target/release/deps -maxdepth 1 -type f -executable -name 'vkw_backend-*' -printf '%T@ %p\n' |
+      sort -rn | head -1 | cut -d' ' -f2)
+  else
+  T=$(cargo test --release -p vkw-backend --lib --no-run --message-format=json 2> /dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])' | tail -1)
+  fi
+  [ -n "$T" ] && strip -o "$DIST/backend-tests" "$T"
   TOK=${TOK:-$HOME/.cache/vkwhisper/models/tiny.en}
   cp "$TOK"/config.json "$TOK"/tokenizer.json "$TOK"/vocabulary.* "$DIST/tok/"
   du -sh "$DIST"
@@ -182,6 +203,9 @@ step devices 60 "$BIN" devices
 command -v vulkaninfo > /dev/null && vulkaninfo --summary > "$OUT/vulkaninfo.txt" 2>&1
 command -v nvidia-smi > /dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 step ops 120 "$DC" ops "$REPS" $OPS_SMALL
+if [ -x "$DIST/backend-tests" ]; then
+  CI=true step vulkan-unit-tests 300 "$DIST/backend-tests" --test-threads 2 vulkan::
+fi
 for shape in $SHAPES; do
   for dtype in float16 int8; do
     [ "$MODE" = dry ] && [ "$dtype" = int8 ] && continue

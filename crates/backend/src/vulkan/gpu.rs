@@ -948,6 +948,15 @@ impl Gpu {
         self.run(rec, &mut Plan::default(), Some(read))
     }
 
+    /// Block until every submitted command has finished (benchmarks: the
+    /// encoder is submitted without a wait, so timing it needs one).
+    pub fn wait_idle(&self) -> Result<(), BackendError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| BackendError::Device(format!("Vulkan device lost: {e}")))
+    }
+
     /// Bytes of workgroup memory a kernel may use on this device.
     pub fn max_workgroup_bytes(&self) -> u64 {
         u64::from(self.limits.max_compute_workgroup_storage_size)

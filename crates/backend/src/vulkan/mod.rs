@@ -272,6 +272,12 @@ impl VulkanBackend {
         s
     }
 
+    /// Block until the GPU has finished everything submitted (benchmarks:
+    /// `encode` and `start` submit without waiting).
+    pub fn wait_idle(&self) -> Result<(), BackendError> {
+        self.gpu.wait_idle()
+    }
+
     /// The adapter in use.
     pub fn adapter(&self) -> &AdapterDesc {
         &self.gpu.desc

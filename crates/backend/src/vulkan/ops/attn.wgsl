@@ -54,25 +54,43 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             vs[i] = vv;
         }
         workgroupBarrier();
+        // Keys four at a time: four independent dot products (the GPU's
+        // FMA latency is hidden by them, not by a per-key dependency chain
+        // through a spilled score array), one rescale of the accumulator
+        // per four keys. Padding keys of the last tile (zero-filled above)
+        // are masked to NEG, so their weight exp(NEG - m) is 0.
         let nk = min(KT, p.frames - j0);
-        var s: array<f32, KT>;
-        var mt = NEG;
-        for (var j = 0u; j < nk; j = j + 1u) {
-            var acc = 0.0;
-            for (var c = 0u; c < D4; c = c + 1u) { acc = acc + dot(q[c], vec4<f32>(ks[j * D4 + c])); }
-            s[j] = acc;
-            mt = max(mt, acc);
+        for (var j = 0u; j < nk; j = j + 4u) {
+            var s0 = 0.0;
+            var s1 = 0.0;
+            var s2 = 0.0;
+            var s3 = 0.0;
+            for (var c = 0u; c < D4; c = c + 1u) {
+                let qc = q[c];
+                s0 = s0 + dot(qc, vec4<f32>(ks[j * D4 + c]));
+                s1 = s1 + dot(qc, vec4<f32>(ks[(j + 1u) * D4 + c]));
+                s2 = s2 + dot(qc, vec4<f32>(ks[(j + 2u) * D4 + c]));
+                s3 = s3 + dot(qc, vec4<f32>(ks[(j + 3u) * D4 + c]));
+            }
+            if (j + 1u >= nk) { s1 = NEG; }
+            if (j + 2u >= nk) { s2 = NEG; }
+            if (j + 3u >= nk) { s3 = NEG; }
+            let mn = max(m, max(max(s0, s1), max(s2, s3)));
+            let corr = exp(m - mn);
+            let e0 = exp(s0 - mn);
+            let e1 = exp(s1 - mn);
+            let e2 = exp(s2 - mn);
+            let e3 = exp(s3 - mn);
+            l = l * corr + ((e0 + e1) + (e2 + e3));
+            for (var c = 0u; c < D4; c = c + 1u) {
+                var a = o[c] * corr;
+                a = fma(vec4<f32>(e0), vec4<f32>(vs[j * D4 + c]), a);
+                a = fma(vec4<f32>(e1), vec4<f32>(vs[(j + 1u) * D4 + c]), a);
+                a = fma(vec4<f32>(e2), vec4<f32>(vs[(j + 2u) * D4 + c]), a);
+                o[c] = fma(vec4<f32>(e3), vec4<f32>(vs[(j + 3u) * D4 + c]), a);
+            }
+            m = mn;
         }
-        let mn = max(m, mt);
-        let corr = exp(m - mn);
-        l = l * corr;
-        for (var c = 0u; c < D4; c = c + 1u) { o[c] = o[c] * corr; }
-        for (var j = 0u; j < nk; j = j + 1u) {
-            let e = exp(s[j] - mn);
-            l = l + e;
-            for (var c = 0u; c < D4; c = c + 1u) { o[c] = fma(vec4<f32>(e), vec4<f32>(vs[j * D4 + c]), o[c]); }
-        }
-        m = mn;
         workgroupBarrier();
     }
     if (live) {

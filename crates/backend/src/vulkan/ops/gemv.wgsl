@@ -115,15 +115,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var acc: array<f32, ROWS>;
     let wrow = p.w_off4 + col * (p.k / 4u);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + KC) {
+        // The chunk's weights are loaded before the inputs are staged, so
+        // the two memory round trips overlap instead of following each
+        // other across the barrier.
+        let q0 = k0 / 4u + lane;
+        let q1 = q0 + 32u;
+        var w0 = vec4<f32>(0.0);
+        var w1 = vec4<f32>(0.0);
+        if (col < p.n && q0 * 4u < p.k) { w0 = wl4(wrow + q0); }
+        if (col < p.n && q1 * 4u < p.k) { w1 = wl4(wrow + q1); }
         stage(t, 256u, k0);
         workgroupBarrier();
         if (col < p.n) {
-            let q0 = k0 / 4u + lane;
-            let q1 = q0 + 32u;
-            var w0 = vec4<f32>(0.0);
-            var w1 = vec4<f32>(0.0);
-            if (q0 * 4u < p.k) { w0 = wl4(wrow + q0); }
-            if (q1 * 4u < p.k) { w1 = wl4(wrow + q1); }
             for (var r = 0u; r < ROWS; r = r + 1u) {
                 acc[r] = acc[r] + dot(w0, xs4(r * KC + 4u * lane)) + dot(w1, xs4(r * KC + 4u * lane + 128u));
             }
