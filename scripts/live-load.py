@@ -17,6 +17,7 @@ client lag is over --target (3.3 s).
 Needs the `websockets` package (tests/e2e/.venv has it):
   tests/e2e/.venv/bin/python scripts/live-load.py [--binary target/release/vkwhisper]
       [--model tiny.en] [--sessions 4] [--files 2] [--seconds 60] [--threads 0]
+      [--workers 2] [--compute-type default]
 """
 
 import argparse
@@ -124,6 +125,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    # The server's default is CTranslate2's `default` (float32 on the CPU
+    # for a float16 model); `vkwhisper listen` uses `auto` (int8).
+    ap.add_argument("--compute-type", default="default")
     ap.add_argument("--target", type=float, default=3.3)
     a = ap.parse_args()
     with wave.open(LONG) as w:
@@ -134,7 +138,8 @@ def main():
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vkw-live-load-{port}.log"), "w")
     proc = subprocess.Popen([a.binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", a.model,
                              "--device", "cpu", "--threads", str(a.threads), "--workers", str(a.workers),
-                             "--max-sessions", str(a.sessions)], stdout=log, stderr=log)
+                             "--max-sessions", str(a.sessions), "--compute-type", a.compute_type],
+                            stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -150,7 +155,7 @@ def main():
             time.sleep(0.3)
         load = os.getloadavg()
         print(f"live-load: {a.sessions} live sessions × {a.seconds:.0f} s + {a.files} file jobs × 234 s, "
-              f"model {a.model}, --workers {a.workers}, load average before {load[0]:.1f}", flush=True)
+              f"model {a.model}, --workers {a.workers}, --compute-type {a.compute_type}, load average before {load[0]:.1f}", flush=True)
         sessions, files, threads = [], [], []
         for _ in range(a.files):
             threads.append(threading.Thread(target=file_job, args=(port, long_wav, files)))

@@ -294,6 +294,7 @@ impl QMatrix {
 }
 
 /// Activations of one call, quantised per row.
+#[derive(Default)]
 struct QActs {
     /// `[m, kp]` bytes (`q`, or `q + 128` for the VNNI kernels).
     data: Vec<u8>,
@@ -389,9 +390,19 @@ pub fn qlinear_with(
     }
     assert!(x.len() >= (m - 1) * x_stride + k && out.len() >= m * n);
     assert!(bias.is_none_or(|b| b.len() >= n));
-    ACTS.with_borrow_mut(|a| {
-        quantize_acts(x, m, k, x_stride, w.kp, isa.offset(), a);
-        run(isa, a, m, n, w, bias, epi, OutPtr(out.as_mut_ptr()));
+    // The buffer is taken out of the thread-local for the call, not
+    // borrowed across it: while this thread waits for the call's parallel
+    // tasks, rayon may run another request's job on it (engines share the
+    // pool), and that job's `qlinear` would find the buffer borrowed — a
+    // `RefCell already borrowed` panic, seen with four live sessions and two
+    // file jobs on one int8 server. A nested call gets a fresh buffer.
+    let mut a = ACTS.with_borrow_mut(std::mem::take);
+    quantize_acts(x, m, k, x_stride, w.kp, isa.offset(), &mut a);
+    run(isa, &a, m, n, w, bias, epi, OutPtr(out.as_mut_ptr()));
+    ACTS.with_borrow_mut(|slot| {
+        if slot.data.capacity() < a.data.capacity() {
+            *slot = a;
+        }
     });
 }
 

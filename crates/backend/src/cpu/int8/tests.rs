@@ -215,3 +215,34 @@ fn stored_int8_extremes_give_the_same_integers_on_every_kernel() {
         );
     }
 }
+
+/// Requests sharing one thread pool: while a pool thread waits for one
+/// call's parallel tasks, rayon may run another request's call on it. The
+/// activations buffer is per thread, so the nested call must not find it
+/// borrowed (it did: "RefCell already borrowed", with four live sessions
+/// and two file jobs on one int8 server).
+#[test]
+fn calls_from_requests_sharing_a_pool_do_not_collide() {
+    let (m, k, n) = (64, 384, 384);
+    let x = pseudo(m * k, 11);
+    let wf = pseudo(n * k, 12);
+    let q = QMatrix::from_view(WeightView::F32(&wf), n, k);
+    let b = pseudo(n, 13);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let want = {
+        let mut o = vec![0f32; m * n];
+        pool.install(|| qlinear(&x, m, k, k, &q, Some(&b), Epilogue::None, &mut o));
+        o
+    };
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                for _ in 0..40 {
+                    let mut o = vec![0f32; m * n];
+                    pool.install(|| qlinear(&x, m, k, k, &q, Some(&b), Epilogue::None, &mut o));
+                    assert_eq!(o, want);
+                }
+            });
+        }
+    });
+}
