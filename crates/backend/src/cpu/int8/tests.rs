@@ -228,7 +228,10 @@ fn calls_from_requests_sharing_a_pool_do_not_collide() {
     let wf = pseudo(n * k, 12);
     let q = QMatrix::from_view(WeightView::F32(&wf), n, k);
     let b = pseudo(n, 13);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let want = {
         let mut o = vec![0f32; m * n];
         pool.install(|| qlinear(&x, m, k, k, &q, Some(&b), Epilogue::None, &mut o));
