@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut min_chunk: Option<f64> = None;
     let mut margin: Option<f64> = None;
     let mut beam: Option<usize> = None;
+    let mut min_silence_ms: Option<u32> = None;
     let mut text_out: Option<String> = None;
     let mut compute_type = ComputeType::Auto;
     let mut rest = Vec::new();
@@ -72,6 +73,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--min-chunk" => min_chunk = Some(args.next().ok_or("--min-chunk S")?.parse()?),
             "--margin" => margin = Some(args.next().ok_or("--margin S")?.parse()?),
             "--beam" => beam = Some(args.next().ok_or("--beam N")?.parse()?),
+            "--min-silence-ms" => {
+                min_silence_ms = Some(args.next().ok_or("--min-silence-ms MS")?.parse()?)
+            }
             "--text-out" => text_out = Some(args.next().ok_or("--text-out PREFIX")?),
             "--compute-type" => compute_type = args.next().ok_or("--compute-type T")?.parse()?,
             _ => rest.push(a),
@@ -131,6 +135,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for policy in policies {
         let mut opts = StreamOptions::default().with_policy(policy);
         opts.clock = clock;
+        if let Some(ms) = min_silence_ms {
+            opts.vad.min_silence_duration_ms = ms;
+        }
         if let Some(s) = min_chunk {
             opts.min_chunk_s = s;
         }
