@@ -26,9 +26,6 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Bytes of scores one task holds (a block of query rows over all keys).
-const SCORE_BLOCK_BYTES: usize = 512 << 10;
-
 /// Queries from which a head's scores are computed with gemm.
 const GEMM_MIN_QUERIES: usize = 16;
 
@@ -76,36 +73,23 @@ pub fn attention<'a>(
     // gemm also pays off for a few queries over many keys (cross-attention
     // of a beam batch: the keys are read once for every query).
     if lq >= GEMM_MIN_QUERIES || (lq >= 2 && lk >= 256) {
-        // Query rows in blocks whose scores stay in the core's L2 cache
-        // (the encoder's 1500 × 1500 scores of a head are 9 MB: computed,
-        // softmaxed and multiplied by V from memory, the softmax alone was
-        // 12 % of a live pass). One task per (head, block). Each score and
-        // output element is summed exactly as over the whole matrix (gemm's
-        // depth blocking depends on the depth, not on the rows), so the
-        // results are the same bits.
-        let qb = (SCORE_BLOCK_BYTES / 4 / lk.max(1))
-            .max(GEMM_MIN_QUERIES)
-            .min(lq.max(1));
-        let nb = lq.div_ceil(qb);
-        let parts: Vec<(usize, usize, Vec<f32>)> = (0..heads * nb)
+        let per_head: Vec<Vec<f32>> = (0..heads)
             .into_par_iter()
-            .map(|t| {
-                let (h, r0) = (t / nb, (t % nb) * qb);
-                let rows = qb.min(lq - r0);
-                let mut scores = vec![0f32; rows * lk];
-                // SAFETY: q rows r0..r0+rows are read at offset + i·stride +
-                // h·dh + t with t < dh, k rows likewise, all within the views'
-                // data; scores is [rows, lk] row-major.
+            .map(|h| {
+                let mut scores = vec![0f32; lq * lk];
+                // SAFETY: q rows are read at offset + i·stride + h·dh + t with
+                // t < dh, k rows likewise, all within the views' data; scores
+                // is [lq, lk] row-major.
                 unsafe {
                     gemm::gemm(
-                        rows,
+                        lq,
                         lk,
                         dh,
                         scores.as_mut_ptr(),
                         1,
                         lk as isize,
                         false,
-                        q.data.as_ptr().add(q.offset + r0 * q.stride + h * dh),
+                        q.data.as_ptr().add(q.offset + h * dh),
                         1,
                         q.stride as isize,
                         k.data.as_ptr().add(k.offset + h * dh),
@@ -120,16 +104,16 @@ pub fn attention<'a>(
                     );
                 }
                 for (i, row) in scores.chunks_mut(lk).enumerate() {
-                    let n = visible(r0 + i);
+                    let n = visible(i);
                     softmax(&mut row[..n]);
                     row[n..].iter_mut().for_each(|x| *x = 0.0);
                 }
-                let mut ctx = vec![0f32; rows * dh];
-                // SAFETY: probabilities [rows, lk] times v_h [lk, dh] (row
-                // stride v.stride) into ctx [rows, dh].
+                let mut ctx = vec![0f32; lq * dh];
+                // SAFETY: probabilities [lq, lk] times v_h [lk, dh] (row stride
+                // v.stride) into ctx [lq, dh].
                 unsafe {
                     gemm::gemm(
-                        rows,
+                        lq,
                         dh,
                         lk,
                         ctx.as_mut_ptr(),
@@ -150,13 +134,13 @@ pub fn attention<'a>(
                         gemm::Parallelism::None,
                     );
                 }
-                (h, r0, ctx)
+                ctx
             })
             .collect();
-        for (h, r0, ctx) in &parts {
-            for (i, c) in ctx.chunks(dh).enumerate() {
-                let o = (r0 + i) * d + h * dh;
-                out[o..o + dh].copy_from_slice(c);
+        for (h, ctx) in per_head.iter().enumerate() {
+            for i in 0..lq {
+                out[i * d + h * dh..i * d + (h + 1) * dh]
+                    .copy_from_slice(&ctx[i * dh..(i + 1) * dh]);
             }
         }
         return;
@@ -357,8 +341,6 @@ mod tests {
             (20, 20, Some(0)),
             (17, 33, None),
             (2, 40, None),
-            // Fewer queries than a block over many keys (gemm path), and
-            // query rows in two score blocks (218 rows each for 600 keys).
             (9, 300, None),
             (300, 600, None),
             (300, 600, Some(0)),
