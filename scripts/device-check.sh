@@ -143,12 +143,15 @@ if [ "$MODE" = run ] && [ -f dist/carry/anchor-ct2.tar.xz ] && [ ! -d "$DIST/anc
   # cuBLAS 12 for the wheel, else cuBLAS 13 behind a .12 name.
   if ! ldconfig -p 2> /dev/null | grep -q 'libcublas\.so\.12'; then
     libdirs=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2> /dev/null)
-    c12=$(find $libdirs /usr/local/cuda*/lib64 -name 'libcublas.so.12*' 2> /dev/null | head -1)
+    # Every cuBLAS library there, listed once.
+    libs=$(find $libdirs /usr/local/cuda*/lib64 -name 'libcublas*.so.1[23]*' 2> /dev/null)
+    first() { printf '%s\n' "$libs" | grep -F "/$1" | head -1; }
+    c12=$(first 'libcublas.so.12')
     if [ -n "$c12" ]; then
       export LD_LIBRARY_PATH="$(dirname "$c12")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     else
-      c13=$(find $libdirs /usr/local/cuda*/lib64 -name 'libcublas.so.13*' 2> /dev/null | head -1)
-      lt13=$(find $libdirs /usr/local/cuda*/lib64 -name 'libcublasLt.so.13*' 2> /dev/null | head -1)
+      c13=$(first 'libcublas.so.13')
+      lt13=$(first 'libcublasLt.so.13')
       if [ -n "$c13" ]; then
         mkdir -p "$DIST/anchors/cublas"
         ln -sf "$c13" "$DIST/anchors/cublas/libcublas.so.12"

@@ -859,9 +859,7 @@ impl Gpu {
         readq.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| BackendError::Device(format!("Vulkan device lost: {e}")))?;
+        self.wait_idle()?;
         if !matches!(rx.recv(), Ok(Ok(()))) {
             return Err(BackendError::Device("profile read-back failed".into()));
         }
@@ -948,8 +946,9 @@ impl Gpu {
         self.run(rec, &mut Plan::default(), Some(read))
     }
 
-    /// Block until every submitted command has finished (benchmarks: the
-    /// encoder is submitted without a wait, so timing it needs one).
+    /// Block until every submitted command has finished (the read-backs
+    /// wait here; benchmarks too: the encoder is submitted without a wait,
+    /// so timing it needs one).
     pub fn wait_idle(&self) -> Result<(), BackendError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -975,9 +974,7 @@ impl Gpu {
         stage.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| BackendError::Device(format!("Vulkan device lost: {e}")))?;
+        self.wait_idle()?;
         count(|t| {
             t.waits += 1;
             t.wait_ns += t0.elapsed().as_nanos() as u64;

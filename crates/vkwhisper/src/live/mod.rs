@@ -647,11 +647,6 @@ impl Stream {
 /// pass, and passes cut at a comma — is where Whisper adds "Thank you." with
 /// words of zero duration; the final pass would commit them.
 fn drop_hallucinated_tail(words: &mut Vec<vkw_segments::Word>) {
-    let ends_sentence = |w: &vkw_segments::Word| {
-        w.word
-            .trim_end()
-            .ends_with(['.', '?', '!', '。', '？', '！'])
-    };
     // Words crammed into no audio at the end (each as anomalous as a word
     // of under 66 ms): three or more are never speech — Whisper looping
     // after the last word ("There's a lot of stuff. There's a lot of
@@ -664,17 +659,13 @@ fn drop_hallucinated_tail(words: &mut Vec<vkw_segments::Word>) {
         .count();
     if squeezed >= 3 {
         words.truncate(words.len() - squeezed);
-        let start = words.iter().rposition(ends_sentence).map_or(0, |i| i + 1);
+        let start = sentence_start(words);
         if words.len() - start <= 4 {
             words.truncate(start);
         }
     }
     while !words.is_empty() {
-        let last = words.len() - 1;
-        let start = words[..last]
-            .iter()
-            .rposition(ends_sentence)
-            .map_or(0, |i| i + 1);
+        let start = sentence_start(&words[..words.len() - 1]);
         // Only short sentences: a long one flagged by the rule is real
         // speech whose alignment stretched over a pause (seen: "A very few
         // years saw the" with "the" 7.9 s long), which a final pass must
@@ -691,6 +682,19 @@ fn drop_hallucinated_tail(words: &mut Vec<vkw_segments::Word>) {
         }
         words.truncate(start);
     }
+}
+
+/// Where the sentence after the last sentence-ending word of `words`
+/// begins (0 when none ends one; `words.len()` when the last one does).
+fn sentence_start(words: &[vkw_segments::Word]) -> usize {
+    words
+        .iter()
+        .rposition(|w| {
+            w.word
+                .trim_end()
+                .ends_with(['.', '?', '!', '。', '？', '！'])
+        })
+        .map_or(0, |i| i + 1)
 }
 
 fn emit(sink: &mut dyn LiveSink, e: &LiveEvent) -> Result<()> {
