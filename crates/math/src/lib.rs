@@ -120,13 +120,16 @@ unsafe fn sum_exp_avx512(x: &[f32], shift: f32) -> f32 {
     sum_exp_impl(x, shift)
 }
 
-/// Whether the AVX-512 builds can run (detected once).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn has_avx512() -> bool {
+/// Whether the AVX-512 builds can run: AVX-512F is present and
+/// `VKW_CPU_ISA=avx2` does not cap the CPU kernels at AVX2 (detected once).
+/// Every AVX-512 path of the CPU backend asks here, so the cap runs an
+/// AVX-512 machine as an AVX2-only one (Zen 2/3, most laptops) for
+/// benchmarking and testing those paths.
+pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| has_avx2() && std::is_x86_feature_detected!("avx512f"))
+        *HAS.get_or_init(|| has_avx2() && !avx2_cap() && std::is_x86_feature_detected!("avx512f"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -160,6 +163,13 @@ pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
         return unsafe { sum_exp_avx2(x, shift) };
     }
     sum_exp_impl(x, shift)
+}
+
+/// Whether `VKW_CPU_ISA=avx2` caps the CPU kernels at AVX2 + FMA (no
+/// AVX-512, no AVX-VNNI), read once.
+pub fn avx2_cap() -> bool {
+    static CAP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| std::env::var("VKW_CPU_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2")))
 }
 
 /// Whether the CPU runs the AVX2+FMA kernels (shared by every multiversioned

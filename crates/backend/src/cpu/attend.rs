@@ -5,8 +5,10 @@
 //! (the cross-attention K/V of a window is re-packed at each beam step); here
 //! each key and value row is read once per group of up to 4 queries, straight
 //! from the cache, with the queries held in registers. Rows of `dh` floats
-//! (64 for every Whisper size, or 128) are processed as whole
-//! AVX-512 vectors; other CPUs or head sizes use the caller's other paths.
+//! (64 for every Whisper size, or 128) are processed as whole vectors:
+//! AVX-512 where the CPU has it, AVX2 + FMA otherwise (Zen 2/3 and most
+//! laptops; `VKW_CPU_ISA=avx2` forces it); other CPUs or head sizes use the
+//! caller's other paths.
 
 use std::cell::RefCell;
 
@@ -14,12 +16,12 @@ use std::cell::RefCell;
 /// 64-wide head fill 16 of the 32 vector registers).
 const QB: usize = 4;
 
-/// Whether [`attend_few`] can run: AVX-512F and a head size of 64 (every
-/// Whisper size) or 128 floats.
+/// Whether [`attend_few`] can run: AVX-512F or AVX2 + FMA, and a head size
+/// of 64 (every Whisper size) or 128 floats.
 pub fn available(dh: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        (dh == 64 || dh == 128) && std::is_x86_feature_detected!("avx512f")
+        (dh == 64 || dh == 128) && (vkw_math::has_avx512() || vkw_math::has_avx2())
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -71,14 +73,38 @@ pub fn attend_few(
     out: &mut [f32],
     out_stride: usize,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = vkw_math::has_avx512();
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = false;
+    attend_with(avx512, q, m, k, v, n, dh, scale, out, out_stride)
+}
+
+/// [`attend_few`] on the AVX-512 build (`avx512`) or the AVX2 one (tests run
+/// both where the CPU has them).
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn attend_with(
+    avx512: bool,
+    q: Rows<'_>,
+    m: usize,
+    k: Rows<'_>,
+    v: Rows<'_>,
+    n: usize,
+    dh: usize,
+    scale: f32,
+    out: &mut [f32],
+    out_stride: usize,
+) {
     assert!(
         available(dh),
-        "attend_few needs AVX-512F and dh of 64 or 128"
+        "attend_few needs AVX-512F or AVX2 and dh of 64 or 128"
     );
     q.check(m, dh);
     k.check(n, dh);
     v.check(n, dh);
     assert!(m == 0 || out.len() >= (m - 1) * out_stride + dh);
+    assert!(!avx512 || vkw_math::has_avx512(), "no AVX-512F here");
     if n == 0 {
         return;
     }
@@ -89,10 +115,14 @@ pub fn attend_few(
         while i0 < m {
             let mb = (m - i0).min(QB);
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the views were bounds-checked above and AVX-512F is
-            // present (`available`).
+            // SAFETY: the views were bounds-checked above and AVX-512F, or
+            // else AVX2 + FMA, is present (`available`).
             unsafe {
-                x86::scores(q, i0, mb, k, n, dh, scale, p);
+                if avx512 {
+                    x86::scores(q, i0, mb, k, n, dh, scale, p);
+                } else {
+                    x86_avx2::scores(q, i0, mb, k, n, dh, scale, p);
+                }
             }
             for row in p.chunks_mut(n).take(mb) {
                 vkw_math::softmax(row);
@@ -100,7 +130,12 @@ pub fn attend_few(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above; `out` holds rows i0..i0+mb.
             unsafe {
-                x86::weighted_sum(p, mb, v, n, dh, &mut out[i0 * out_stride..], out_stride);
+                let o = &mut out[i0 * out_stride..];
+                if avx512 {
+                    x86::weighted_sum(p, mb, v, n, dh, o, out_stride);
+                } else {
+                    x86_avx2::weighted_sum(p, mb, v, n, dh, o, out_stride);
+                }
             }
             i0 += mb;
         }
@@ -272,28 +307,192 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // parallel register arrays, indexed alike
+mod x86_avx2 {
+    //! The AVX2 + FMA build: 16 vector registers of 8 floats, so a query row
+    //! (8 or 16 vectors) cannot stay in registers as in the AVX-512 build.
+    //! Scores take two keys at a time for up to 4 queries (8 accumulators;
+    //! the query chunks come from L1 as FMA memory operands); the weighted
+    //! sum takes 16 columns per pass (4 queries × 2 accumulators).
+    //! Loop bounds are compile-time constants, as in the AVX-512 build.
+    use super::{Rows, QB};
+    use std::arch::x86_64::*;
+
+    /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scores(
+        q: Rows<'_>,
+        i0: usize,
+        mb: usize,
+        k: Rows<'_>,
+        n: usize,
+        dh: usize,
+        scale: f32,
+        p: &mut [f32],
+    ) {
+        macro_rules! go {
+            ($v:literal) => {
+                match mb {
+                    1 => scores_mv::<1, $v>(q, i0, k, n, scale, p),
+                    2 => scores_mv::<2, $v>(q, i0, k, n, scale, p),
+                    3 => scores_mv::<3, $v>(q, i0, k, n, scale, p),
+                    _ => scores_mv::<QB, $v>(q, i0, k, n, scale, p),
+                }
+            };
+        }
+        if dh == 64 {
+            go!(8)
+        } else {
+            go!(16)
+        }
+    }
+
+    /// The 8 lane sums of `a` and of `b`, as `[Σa, Σb]`.
+    #[inline(always)]
+    unsafe fn sum2(a: __m256, b: __m256) -> (f32, f32) {
+        // [a01 a23 b01 b23 | a45 a67 b45 b67]
+        let h = _mm256_hadd_ps(a, b);
+        let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        // [Σa Σb Σa Σb]
+        let s = _mm_hadd_ps(s, s);
+        (_mm_cvtss_f32(s), _mm_cvtss_f32(_mm_shuffle_ps(s, s, 0b01)))
+    }
+
+    #[inline(always)]
+    unsafe fn scores_mv<const MB: usize, const V: usize>(
+        q: Rows<'_>,
+        i0: usize,
+        k: Rows<'_>,
+        n: usize,
+        scale: f32,
+        p: &mut [f32],
+    ) {
+        let qp: [*const f32; MB] =
+            std::array::from_fn(|i| q.data.as_ptr().add(q.offset + (i0 + i) * q.stride));
+        let kp = k.data.as_ptr().add(k.offset);
+        let mut j = 0;
+        while j + 2 <= n {
+            let (k0, k1) = (kp.add(j * k.stride), kp.add((j + 1) * k.stride));
+            let mut acc = [[_mm256_setzero_ps(); 2]; MB];
+            for c in 0..V {
+                let a = _mm256_loadu_ps(k0.add(c * 8));
+                let b = _mm256_loadu_ps(k1.add(c * 8));
+                for i in 0..MB {
+                    let qv = _mm256_loadu_ps(qp[i].add(c * 8));
+                    acc[i][0] = _mm256_fmadd_ps(qv, a, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(qv, b, acc[i][1]);
+                }
+            }
+            for i in 0..MB {
+                let (s0, s1) = sum2(acc[i][0], acc[i][1]);
+                *p.get_unchecked_mut(i * n + j) = s0 * scale;
+                *p.get_unchecked_mut(i * n + j + 1) = s1 * scale;
+            }
+            j += 2;
+        }
+        if j < n {
+            let row = kp.add(j * k.stride);
+            let mut acc = [_mm256_setzero_ps(); MB];
+            for c in 0..V {
+                let kv = _mm256_loadu_ps(row.add(c * 8));
+                for i in 0..MB {
+                    acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(qp[i].add(c * 8)), kv, acc[i]);
+                }
+            }
+            for i in 0..MB {
+                let (s, _) = sum2(acc[i], _mm256_setzero_ps());
+                *p.get_unchecked_mut(i * n + j) = s * scale;
+            }
+        }
+    }
+
+    /// `out_i = Σ_j p[i·n + j] · v_j` for `i < mb`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weighted_sum(
+        p: &[f32],
+        mb: usize,
+        v: Rows<'_>,
+        n: usize,
+        dh: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        // Passes of 16 columns keep 2·MB accumulators and MB broadcast
+        // weights in registers.
+        for c0 in (0..dh).step_by(16) {
+            match mb {
+                1 => wsum::<1>(p, v, n, c0, out, out_stride),
+                2 => wsum::<2>(p, v, n, c0, out, out_stride),
+                3 => wsum::<3>(p, v, n, c0, out, out_stride),
+                _ => wsum::<QB>(p, v, n, c0, out, out_stride),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn wsum<const MB: usize>(
+        p: &[f32],
+        v: Rows<'_>,
+        n: usize,
+        c0: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        let vp = v.data.as_ptr().add(v.offset + c0);
+        let mut acc = [[_mm256_setzero_ps(); 2]; MB];
+        for j in 0..n {
+            let row = vp.add(j * v.stride);
+            let (a, b) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
+            for i in 0..MB {
+                let w = _mm256_broadcast_ss(p.get_unchecked(i * n + j));
+                acc[i][0] = _mm256_fmadd_ps(w, a, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(w, b, acc[i][1]);
+            }
+        }
+        for i in 0..MB {
+            let o = out.as_mut_ptr().add(i * out_stride + c0);
+            _mm256_storeu_ps(o, acc[i][0]);
+            _mm256_storeu_ps(o.add(8), acc[i][1]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn matches_naive_attention_on_odd_counts() {
+        if !available(64) {
+            eprintln!("attend_few: neither AVX-512F nor AVX2 here, nothing to test");
+            return;
+        }
         for dh in [64, 128] {
-            check(dh);
+            check(dh, false);
+            if vkw_math::has_avx512() {
+                check(dh, true);
+            } else {
+                eprintln!("attend_few: no AVX-512F here (or VKW_CPU_ISA=avx2), AVX2 build only");
+            }
         }
     }
 
-    fn check(dh: usize) {
-        if !available(dh) {
-            eprintln!("attend_few: no AVX-512F here, nothing to test");
-            return;
-        }
+    fn check(dh: usize, avx512: bool) {
         let gen = |n: usize, s: u32| {
             (0..n)
                 .map(|i| (((i as u32).wrapping_mul(2654435761) ^ s) % 1000) as f32 / 500.0 - 1.0)
                 .collect::<Vec<f32>>()
         };
-        for &(m, n, kstride) in &[(1, 1, 64), (5, 37, 200), (8, 1500, 768), (3, 17, 128)] {
+        for &(m, n, kstride) in &[
+            (1, 1, 64),
+            (5, 37, 200),
+            (8, 1500, 768),
+            (3, 17, 128),
+            (2, 2, 64),
+            (4, 33, 130),
+        ] {
             let kstride = kstride.max(dh);
             let q = gen(m * 3 * dh, 1);
             let kv = gen(n * kstride + 2 * dh, 2);
@@ -309,7 +508,8 @@ mod tests {
                 stride: 3 * dh,
             };
             let scale = 0.125;
-            attend_few(
+            attend_with(
+                avx512,
                 qr,
                 m,
                 rows(3, kstride),
@@ -340,7 +540,7 @@ mod tests {
                     let got = out[i * 2 * dh + t];
                     assert!(
                         (f64::from(got) - want).abs() < 2e-5,
-                        "m={m} n={n} i={i} t={t}: {got} vs {want}"
+                        "avx512={avx512} dh={dh} m={m} n={n} i={i} t={t}: {got} vs {want}"
                     );
                 }
             }

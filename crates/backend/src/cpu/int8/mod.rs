@@ -72,15 +72,19 @@ impl Isa {
     pub fn supported(self) -> bool {
         match self {
             Isa::Portable => true,
+            // VKW_CPU_ISA=avx2 leaves only the AVX2 kernel on x86-64.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => {
-                std::is_x86_feature_detected!("avx512f")
+                !vkw_math::avx2_cap()
+                    && std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vnni")
             }
             #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")
+                !vkw_math::avx2_cap()
+                    && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("avxvnni")
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
