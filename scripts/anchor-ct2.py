@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Anchors for scripts/device-check.sh (issue 14), printed as key=value lines.
 
-  anchor-ct2.py MODEL_DIR [REPS] [--device cuda|cpu]
+  anchor-ct2.py MODEL_DIR [REPS] [--device cuda|cpu] [--compute-type T]
+               [--threads N] [--batches 1,8]
       CTranslate2 (ctranslate2.models.Whisper, float16 on CUDA; int8 on a
-      CPU) on the same synthetic-shape model the device check times
+      CPU unless --compute-type says otherwise; --threads: intra_threads)
+      on the same synthetic-shape model the device check times
       vkwhisper on: encoder ms per 30 s window (batch 1 and 8) and beam-5
       generate ms per window (about 64 new tokens, forced: special tokens
       are suppressed, so max_length bounds the work) and ms per step.
@@ -41,20 +43,25 @@ def special_ids(model_dir):
     return ids["<|startoftranscript|>"], ids["<|notimestamps|>"], ids["<|endoftext|>"]
 
 
-def ct2(model_dir, reps, device):
+def ct2(model_dir, reps, device, ct=None, threads=0, batches=(1, 8)):
     import ctranslate2
     import numpy as np
 
-    ct = "float16" if device == "cuda" else "int8"
-    m = ctranslate2.models.Whisper(model_dir, device=device, compute_type=ct)
+    ct = ct or ("float16" if device == "cuda" else "int8")
+    t = time.perf_counter()
+    m = ctranslate2.models.Whisper(model_dir, device=device, compute_type=ct, intra_threads=threads)
+    load_s = time.perf_counter() - t
     n_mels = m.n_mels if hasattr(m, "n_mels") else 80
     src = f"ctranslate2 {ctranslate2.__version__} {device} {ct}"
+    if threads:
+        src += f" intra_threads={threads}"
     if os.environ.get("ANCHOR_NOTE"):
         src += f" ({os.environ['ANCHOR_NOTE']})"
     sot, nots, eot = special_ids(model_dir)
     n_vocab = m.n_vocab if hasattr(m, "n_vocab") else 51864
+    print(f"anchor=ct2 source='{src}' model={model_dir} load_s={load_s:.2f}", flush=True)
     rng = np.random.default_rng(0)
-    for batch in (1, 8):
+    for batch in batches:
         feats = rng.standard_normal((batch, n_mels, 3000)).astype(np.float32)
         sv = ctranslate2.StorageView.from_array(feats)
         m.encode(sv, to_cpu=True)  # warm
@@ -63,7 +70,7 @@ def ct2(model_dir, reps, device):
             t = time.perf_counter()
             m.encode(sv, to_cpu=True)
             v.append((time.perf_counter() - t) * 1e3 / batch)
-        if batch == 1:
+        if batch == batches[0]:
             enc1 = pct50(v)
         print(f"anchor=ct2 source='{src}' model={model_dir} batch={batch} encode_ms_per_window={pct50(v):.1f}", flush=True)
     feats = rng.standard_normal((1, n_mels, 3000)).astype(np.float32)
@@ -124,16 +131,23 @@ def main():
     if args[:1] == ["--torch-matmul"]:
         torch_matmul()
         return
-    device = "cuda"
-    if "--device" in args:
-        i = args.index("--device")
-        device = args[i + 1]
-        del args[i:i + 2]
+    def opt(name, default):
+        if name in args:
+            i = args.index(name)
+            value = args[i + 1]
+            del args[i:i + 2]
+            return value
+        return default
+
+    device = opt("--device", "cuda")
+    ct = opt("--compute-type", None)
+    threads = int(opt("--threads", "0"))
+    batches = tuple(int(b) for b in opt("--batches", "1,8").split(","))
     if not args:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     reps = int(args[1]) if len(args) > 1 else 3
-    ct2(args[0], reps, device)
+    ct2(args[0], reps, device, ct, threads, batches)
 
 
 if __name__ == "__main__":

@@ -214,12 +214,26 @@ fn vocab_size(dir: &Path) -> Result<usize> {
     Ok(text.lines().count())
 }
 
-/// Copy config.json, tokenizer.json and the vocabulary file.
+/// Copy config.json, tokenizer.json and the vocabulary file. The source
+/// model's alignment heads name its own layers and heads (base's `[4, 2]` is
+/// outside tiny's 4 layers), so config.json is copied without them: the
+/// loader's default (every head of the second half of the layers) fits any
+/// shape.
 fn copy_tokenizer(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from)? {
         let p = entry?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name == "config.json" || name == "tokenizer.json" || name.starts_with("vocabulary.") {
+        if name == "config.json" {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let mut v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", p.display()))?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("alignment_heads");
+            }
+            std::fs::write(to.join(name), serde_json::to_string_pretty(&v)?)
+                .with_context(|| format!("cannot write {}", to.join(name).display()))?;
+        } else if name == "tokenizer.json" || name.starts_with("vocabulary.") {
             std::fs::copy(&p, to.join(name))
                 .with_context(|| format!("cannot copy {}", p.display()))?;
         }

@@ -29,7 +29,15 @@ fn exp1(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+    // 2^n from n's bits: adding 1.5·2^23 leaves the integer n in the low
+    // mantissa bits (n is already integral, |n| ≤ 127), so the biased
+    // exponent is an integer subtraction away. Bit-identical to
+    // `(n as i32 + 127) << 23`, but `as i32` (saturating, NaN → 0) compiled
+    // to 16 scalar conversions per vector, the largest cost of the encoder
+    // softmax; this stays in vector registers.
+    const MAGIC: f32 = 12_582_912.0;
+    let biased = (n + MAGIC).to_bits().wrapping_sub(0x4B40_0000 - 127);
+    f32::from_bits(biased << 23) * p
 }
 
 /// erf-GELU of one value: `0.5·x·(1 + erf(x/√2))`.
@@ -52,9 +60,33 @@ fn gelu1(x: f32) -> f32 {
     0.5 * x * (1.0 + erf)
 }
 
+/// The largest value of a row (`-inf` for an empty or all-NaN row).
+///
+/// In 16 independent lanes: a scalar fold is one dependent `maxss` per
+/// element (4 cycles each), which made the max pass of a 1500-key encoder
+/// softmax row cost more than its exponentials. The maximum does not
+/// depend on the order, so the result is the fold's bit for bit; NaNs are
+/// skipped as `f32::max` skips them.
+#[inline(always)]
+fn max_impl(x: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut m = [f32::NEG_INFINITY; L];
+    let chunks = x.chunks_exact(L);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+    for c in chunks {
+        for l in 0..L {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    m.iter().fold(tail, |a, &v| if v > a { v } else { a })
+}
+
 #[inline(always)]
 fn softmax_impl(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = max_impl(x);
     const L: usize = 16;
     let mut acc = [0f32; L];
     let mut chunks = x.chunks_exact_mut(L);
@@ -293,6 +325,61 @@ mod tests {
                 assert_eq!(a, b, "softmax {name}");
                 assert_eq!(g, h, "gelu {name}");
                 assert_eq!(s.to_bits(), t.to_bits(), "sum_exp {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn exp_scaling_matches_the_integer_cast() {
+        // The power of two built from n's bits equals the `as i32` one for
+        // every n the clamp allows.
+        for n in -126..=127 {
+            let nf = n as f32;
+            let want = f32::from_bits(((n + 127) as u32) << 23);
+            let got = f32::from_bits(
+                (nf + 12_582_912.0)
+                    .to_bits()
+                    .wrapping_sub(0x4B40_0000 - 127)
+                    << 23,
+            );
+            assert_eq!(got.to_bits(), want.to_bits(), "n={n}");
+        }
+        assert!(exp1(f32::NAN).is_nan());
+        // And exp1 as a whole, against the same polynomial with the cast.
+        let cast = |x: f32| {
+            let x = x.clamp(-87.0, 88.0);
+            let n = (x * LOG2E).round_ties_even();
+            let r = x - n * LN2_HI - n * LN2_LO;
+            let p = 1.0
+                + r * (1.0
+                    + r * (0.5
+                        + r * (1.0 / 6.0
+                            + r * (1.0 / 24.0
+                                + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+            f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+        };
+        let mut x = -100.0f32;
+        while x < 100.0 {
+            assert_eq!(exp1(x).to_bits(), cast(x).to_bits(), "x={x}");
+            x += 0.0071;
+        }
+        for x in [f32::NEG_INFINITY, f32::INFINITY, -87.0, 88.0, 0.0, -0.0] {
+            assert_eq!(exp1(x).to_bits(), cast(x).to_bits(), "x={x}");
+        }
+    }
+
+    #[test]
+    fn lane_max_is_the_fold_bit_for_bit() {
+        for n in [0, 1, 15, 16, 17, 100, 1500] {
+            let mut v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).sin() * 30.0).collect();
+            let fold = |v: &[f32]| v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n}");
+            if n > 3 {
+                v[n / 2] = f32::NAN;
+                v[1] = f32::NEG_INFINITY;
+                assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n} with NaN");
+                v.iter_mut().for_each(|x| *x = f32::NAN);
+                assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n} all NaN");
             }
         }
     }
