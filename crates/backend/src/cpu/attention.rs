@@ -4,6 +4,13 @@ use super::attend;
 use super::matmul::dot;
 use super::ops::softmax;
 use rayon::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// Score matrices of the gemm path, reused per thread across heads,
+    /// layers and windows.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A strided row-major matrix view: element `(r, c)` is
 /// `data[offset + r * stride + c]`.
@@ -76,7 +83,16 @@ pub fn attention<'a>(
         let per_head: Vec<Vec<f32>> = (0..heads)
             .into_par_iter()
             .map(|h| {
-                let mut scores = vec![0f32; lq * lk];
+                // The score matrix (1500 × 1500 floats per encoder head) is
+                // reused per thread: a fresh zeroed 9 MB vector per head was
+                // a memset plus page faults every time (gemm overwrites it,
+                // `read_dst` is false). Taken out of the thread-local for the
+                // call (a nested rayon job cannot find it borrowed).
+                let mut scores = SCORES.with_borrow_mut(std::mem::take);
+                if scores.len() < lq * lk {
+                    scores.resize(lq * lk, 0.0);
+                }
+                let scores_buf = &mut scores[..lq * lk];
                 // SAFETY: q rows are read at offset + i·stride + h·dh + t with
                 // t < dh, k rows likewise, all within the views' data; scores
                 // is [lq, lk] row-major.
@@ -85,7 +101,7 @@ pub fn attention<'a>(
                         lq,
                         lk,
                         dh,
-                        scores.as_mut_ptr(),
+                        scores_buf.as_mut_ptr(),
                         1,
                         lk as isize,
                         false,
@@ -103,7 +119,7 @@ pub fn attention<'a>(
                         gemm::Parallelism::None,
                     );
                 }
-                for (i, row) in scores.chunks_mut(lk).enumerate() {
+                for (i, row) in scores_buf.chunks_mut(lk).enumerate() {
                     let n = visible(i);
                     softmax(&mut row[..n]);
                     row[n..].iter_mut().for_each(|x| *x = 0.0);
@@ -120,7 +136,7 @@ pub fn attention<'a>(
                         1,
                         dh as isize,
                         false,
-                        scores.as_ptr(),
+                        scores_buf.as_ptr(),
                         1,
                         lk as isize,
                         v.data.as_ptr().add(v.offset + h * dh),
@@ -134,6 +150,11 @@ pub fn attention<'a>(
                         gemm::Parallelism::None,
                     );
                 }
+                SCORES.with_borrow_mut(|slot| {
+                    if slot.capacity() < scores.capacity() {
+                        *slot = scores;
+                    }
+                });
                 ctx
             })
             .collect();
