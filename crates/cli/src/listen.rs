@@ -94,7 +94,8 @@ pub struct ListenArgs {
     /// Transcribe or translate.
     #[arg(long, default_value = "transcribe", value_parser = ["transcribe", "translate"])]
     task: String,
-    /// Beam size of each pass (2: as early as greedy, nearly beam 5's accuracy; docs/LIVE.md).
+    /// Beam size of each pass (2: as early as greedy, nearly beam 5's accuracy; an utterance's
+    /// final pass uses at least 5; docs/LIVE.md).
     #[arg(long, default_value_t = 2)]
     beam_size: usize,
 }

@@ -92,3 +92,36 @@ pub fn reference_text(set: &str, file: &str) -> Option<String> {
         .and_then(|l| l.split('\t').nth(2))
         .map(str::to_string)
 }
+
+/// The `p` quantile (0..=1, nearest rank) of `xs` (sorted in place); NaN
+/// when empty.
+pub fn percentile(xs: &mut [f64], p: f64) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs[((xs.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The longest n (2..=8 words) whose last n words repeat the n before them
+/// (a live transcript's looping tail), or 0.
+pub fn trailing_repeat(text: &str) -> usize {
+    let w = wer_words(text);
+    (2..=8)
+        .rev()
+        .find(|&n| w.len() >= 2 * n && w[w.len() - n..] == w[w.len() - 2 * n..w.len() - n])
+        .unwrap_or(0)
+}
+
+/// `n` samples of white noise at about −20 dBFS (a fixed seed).
+pub fn white_noise(n: usize) -> Vec<f32> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}

@@ -8,13 +8,16 @@
 //!     cargo run --release -p vkwhisper --example live_harness -- \
 //!         [--clock wall|cpu] [--threads N] [--policy la|alignatt]
 //!         [--offline-wer W] [--min-chunk S] [--margin S] [--beam N]
-//!         [--text-out PREFIX] [--compute-type T] [FILE] [MODEL]
+//!         [--final-beam N] [--min-silence-ms MS] [--text-out PREFIX]
+//!         [--compute-type T] [FILE] [MODEL]
 //!
 //! `--compute-type` defaults to `auto` (int8 on a CPU with int8 SIMD), as
 //! `vkwhisper listen` does.
 //!
-//! `--min-chunk`, `--margin` (AlignAtt's) and `--beam` change the stream's
-//! defaults (to try other settings); `--text-out` writes each policy's
+//! `--min-chunk`, `--margin` (AlignAtt's), `--beam`, `--final-beam` (an
+//! utterance's final pass; 0: the passes' beam) and `--min-silence-ms` (the
+//! pause that ends an utterance) change the stream's defaults (to try other
+//! settings); `--text-out` writes each policy's
 //! committed text to `PREFIX.<policy>.txt`.
 //!
 //! `--offline-wer` gives the offline transcript's WER (from an earlier run)
@@ -28,22 +31,7 @@ use std::ops::ControlFlow;
 use vkwhisper::live::{run_virtual, CommitPolicy, ComputeClock, LiveEvent, StreamOptions};
 use vkwhisper::{ComputeType, Device, Engine, EngineConfig, TranscribeOptions};
 
-fn percentile(xs: &mut [f64], p: f64) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs[((xs.len() - 1) as f64 * p).round() as usize]
-}
-
-/// The longest n (2..=8 words) whose last n words repeat the n before them.
-fn trailing_repeat(text: &str) -> usize {
-    let w = vkw_testkit::wer_words(text);
-    (2..=8)
-        .rev()
-        .find(|&n| w.len() >= 2 * n && w[w.len() - n..] == w[w.len() - 2 * n..w.len() - n])
-        .unwrap_or(0)
-}
+use vkw_testkit::{percentile, trailing_repeat, white_noise};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut clock = ComputeClock::Wall;
@@ -54,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut margin: Option<f64> = None;
     let mut beam: Option<usize> = None;
     let mut min_silence_ms: Option<u32> = None;
+    let mut final_beam: Option<usize> = None;
     let mut text_out: Option<String> = None;
     let mut compute_type = ComputeType::Auto;
     let mut rest = Vec::new();
@@ -73,6 +62,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--min-chunk" => min_chunk = Some(args.next().ok_or("--min-chunk S")?.parse()?),
             "--margin" => margin = Some(args.next().ok_or("--margin S")?.parse()?),
             "--beam" => beam = Some(args.next().ok_or("--beam N")?.parse()?),
+            "--final-beam" => {
+                final_beam = Some(
+                    args.next()
+                        .ok_or("--final-beam N (0: the passes' beam)")?
+                        .parse()?,
+                )
+            }
             "--min-silence-ms" => {
                 min_silence_ms = Some(args.next().ok_or("--min-silence-ms MS")?.parse()?)
             }
@@ -135,6 +131,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for policy in policies {
         let mut opts = StreamOptions::default().with_policy(policy);
         opts.clock = clock;
+        if let Some(b) = final_beam {
+            opts.final_beam_size = (b > 0).then_some(b);
+        }
         if let Some(ms) = min_silence_ms {
             opts.vad.min_silence_duration_ms = ms;
         }
@@ -189,7 +188,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (what, audio) in [
         ("silence", vec![0f32; 16_000 * 60]),
-        ("noise", noise(16_000 * 60)),
+        ("noise", white_noise(16_000 * 60)),
     ] {
         let mut opts = StreamOptions::default();
         opts.clock = clock;
@@ -204,17 +203,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("60 s of {what}: {words} words committed");
     }
     Ok(())
-}
-
-/// White noise at about -20 dBFS (a fixed seed).
-fn noise(n: usize) -> Vec<f32> {
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
-        })
-        .collect()
 }
