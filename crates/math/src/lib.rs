@@ -16,9 +16,10 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
-/// `e^x` for one value; inlined into the SIMD loops below.
+/// `e^x = 2^n · p` for one value: `n` (integral, |n| ≤ 127 after the
+/// clamp) and the polynomial `p = e^r`, `r = x − n·ln 2`.
 #[inline(always)]
-fn exp1(x: f32) -> f32 {
+fn exp_parts(x: f32) -> (f32, f32) {
     let x = x.clamp(-87.0, 88.0);
     let n = (x * LOG2E).round_ties_even();
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -29,6 +30,13 @@ fn exp1(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    (n, p)
+}
+
+/// `e^x` for one value; inlined into the SIMD loops below.
+#[inline(always)]
+fn exp1(x: f32) -> f32 {
+    let (n, p) = exp_parts(x);
     // 2^n from n's bits: adding 1.5·2^23 leaves the integer n in the low
     // mantissa bits (n is already integral, |n| ≤ 127), so the biased
     // exponent is an integer subtraction away. Bit-identical to
@@ -347,15 +355,7 @@ mod tests {
         assert!(exp1(f32::NAN).is_nan());
         // And exp1 as a whole, against the same polynomial with the cast.
         let cast = |x: f32| {
-            let x = x.clamp(-87.0, 88.0);
-            let n = (x * LOG2E).round_ties_even();
-            let r = x - n * LN2_HI - n * LN2_LO;
-            let p = 1.0
-                + r * (1.0
-                    + r * (0.5
-                        + r * (1.0 / 6.0
-                            + r * (1.0 / 24.0
-                                + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+            let (n, p) = exp_parts(x);
             f32::from_bits(((n as i32 + 127) as u32) << 23) * p
         };
         let mut x = -100.0f32;
