@@ -30,7 +30,6 @@ AVX-512, and an Intel core is not a Zen core).
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -38,27 +37,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def cpu_flags():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                f = set(line.split(":", 1)[1].split())
-                return ",".join(x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni") if x in f)
-    except OSError:
-        pass
-    return ""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing bench.py
+from bench import cpu_flags, cpu_model  # noqa: E402  (the CPU line bench.py prints)
 
 
 def kv(line):
@@ -105,7 +86,7 @@ def main():
     env.setdefault("OMP_NUM_THREADS", str(a.threads))
     work = Path(a.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} logical; {cpu_flags()}); isa={a.isa}; "
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical; {','.join(cpu_flags())}); isa={a.isa}; "
           f"threads={a.threads} beam={a.beam} forced tokens={a.steps}", flush=True)
     results = []
     for shape in a.shapes.split(","):
@@ -151,7 +132,7 @@ def main():
         print(f"| {r['shape']} | {r['compute_type']} | {r['vk_encode_ms']:.0f} | {r['ct2_encode_ms']:.0f} | "
               f"{r['encode_speedup']:.2f} | {r['vk_token_ms']:.2f} | {r['ct2_token_ms']:.2f} | {r['token_speedup']:.2f} |")
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps({"cpu": cpu_name(), "flags": cpu_flags(), "results": results}, indent=2))
+        Path(a.json_out).write_text(json.dumps({"cpu": cpu_model(), "flags": cpu_flags(), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -44,19 +44,9 @@ fn main() -> Res<()> {
     let model = Arc::new(WhisperModel::load(dir)?);
     let hp = model.hparams;
     let vocab = hp.n_vocab as u32;
-    let words = model.tokenizer.vocabulary();
-    let special = |s: &str| {
-        words
-            .iter()
-            .position(|w| w == s)
-            .map(|i| i as u32)
-            .ok_or_else(|| format!("{dir}: no {s} in the vocabulary"))
-    };
-    let (sot, nots, eot) = (
-        special("<|startoftranscript|>")?,
-        special("<|notimestamps|>")?,
-        special("<|endoftext|>")?,
-    );
+    // The loader already found and checked the special tokens.
+    let sp = model.tokenizer.special;
+    let (sot, nots, eot) = (sp.sot, sp.no_timestamps, sp.eot);
     let b = CpuBackend::with_compute_type(model.clone(), threads, ct)?;
     let load_s = t.elapsed().as_secs_f64();
     println!(
