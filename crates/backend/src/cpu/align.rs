@@ -9,6 +9,7 @@
 //! requested heads copied out before the attention consumes them.
 
 use super::attention::{attention, Mat};
+use super::decoder::cross_view;
 use super::decoder::CpuState;
 use super::matmul::{dot, gemm_nt};
 use super::ops::add_assign;
@@ -87,6 +88,7 @@ pub fn align(
             rows: n,
             stride: 3 * d,
             offset,
+            head_stride: dh,
         };
         attention(part(0), part(d), part(2 * d), nh, dh, Some(0), &mut ctx);
         project_residual(&mut x, &ctx, n, &layer.self_out, &mut s);
@@ -94,7 +96,7 @@ pub fn align(
         layer.cross_norm.forward(&x, eps, &mut s.h);
         layer.cross_q.forward(&s.h, n, &mut q);
         let ckv = &st.cross[li];
-        let base = slot * frames * 2 * d;
+        let keys = cross_view(ckv, slot, 0, frames, d, dh);
         for (hi, _) in heads.iter().enumerate().filter(|(_, &(l, _))| l == li) {
             let h = heads[hi].1;
             // Scores before softmax, scaled by 1/√dh as the attention does.
@@ -104,24 +106,19 @@ pub fn align(
                 .for_each(|(i, row)| {
                     let qi = &q[i * d + h * dh..i * d + (h + 1) * dh];
                     for (j, o) in row.iter_mut().enumerate() {
-                        let k = base + j * 2 * d + h * dh;
-                        *o = dot(qi, &ckv[k..k + dh]) * scale;
+                        *o = dot(qi, keys.row(j, h, dh)) * scale;
                     }
                 });
         }
-        let kv = |offset| Mat {
-            data: ckv,
-            rows: frames,
-            stride: 2 * d,
-            offset: base + offset,
-        };
         let qm = Mat {
             data: &q,
             rows: n,
             stride: d,
             offset: 0,
+            head_stride: dh,
         };
-        attention(qm, kv(0), kv(d), nh, dh, None, &mut ctx);
+        let values = cross_view(ckv, slot, 1, frames, d, dh);
+        attention(qm, keys, values, nh, dh, None, &mut ctx);
         project_residual(&mut x, &ctx, n, &layer.cross_out, &mut s);
         ffn_residual(
             &mut x,

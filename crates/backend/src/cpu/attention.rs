@@ -12,8 +12,12 @@ thread_local! {
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A strided row-major matrix view: element `(r, c)` is
-/// `data[offset + r * stride + c]`.
+/// A strided view of per-head row blocks: column `c` of head `h` in row `r`
+/// is `data[offset + h * head_stride + r * stride + c]`. Heads side by side
+/// in each row (`[rows, heads·dh]`) have `head_stride = dh`; head-major
+/// storage (`[heads, rows, dh]`, the decoder's cross K/V) has
+/// `head_stride = rows·dh` and `stride = dh`, so one head's keys are one
+/// contiguous stream.
 #[derive(Clone, Copy)]
 pub struct Mat<'a> {
     /// Backing storage.
@@ -24,12 +28,20 @@ pub struct Mat<'a> {
     pub stride: usize,
     /// Offset of element (0, 0).
     pub offset: usize,
+    /// Distance between the blocks of consecutive heads.
+    pub head_stride: usize,
 }
 
 impl<'a> Mat<'a> {
-    fn row(&self, r: usize, col: usize, len: usize) -> &'a [f32] {
-        let s = self.offset + r * self.stride + col;
-        &self.data[s..s + len]
+    /// Offset of head `h`'s row 0.
+    fn head(&self, h: usize) -> usize {
+        self.offset + h * self.head_stride
+    }
+
+    /// Row `r` of head `h`, `dh` wide.
+    pub(crate) fn row(&self, r: usize, h: usize, dh: usize) -> &'a [f32] {
+        let s = self.head(h) + r * self.stride;
+        &self.data[s..s + dh]
     }
 }
 
@@ -61,7 +73,7 @@ pub fn attention<'a>(
             .map(|h| {
                 let rows = |m: Mat<'a>| attend::Rows {
                     data: m.data,
-                    offset: m.offset + h * dh,
+                    offset: m.head(h),
                     stride: m.stride,
                 };
                 let mut o = vec![0f32; lq * dh];
@@ -105,10 +117,10 @@ pub fn attention<'a>(
                         1,
                         lk as isize,
                         false,
-                        q.data.as_ptr().add(q.offset + h * dh),
+                        q.data.as_ptr().add(q.head(h)),
                         1,
                         q.stride as isize,
-                        k.data.as_ptr().add(k.offset + h * dh),
+                        k.data.as_ptr().add(k.head(h)),
                         k.stride as isize,
                         1,
                         0.0,
@@ -139,7 +151,7 @@ pub fn attention<'a>(
                         scores_buf.as_ptr(),
                         1,
                         lk as isize,
-                        v.data.as_ptr().add(v.offset + h * dh),
+                        v.data.as_ptr().add(v.head(h)),
                         1,
                         v.stride as isize,
                         0.0,
@@ -170,10 +182,10 @@ pub fn attention<'a>(
     let work = |(idx, o): (usize, &mut [f32])| {
         let (i, h) = (idx / heads, idx % heads);
         attend_one(
-            q.row(i, h * dh, dh),
+            q.row(i, h, dh),
             visible(i),
-            |j| k.row(j, h * dh, dh),
-            |j| v.row(j, h * dh, dh),
+            |j| k.row(j, h, dh),
+            |j| v.row(j, h, dh),
             scale,
             o,
         );
@@ -334,12 +346,14 @@ mod tests {
                 rows: t,
                 stride: 3 * d,
                 offset: s * t * 3 * d,
+                head_stride: dh,
             };
             let kv = |buf| Mat {
                 data: buf,
                 rows: base + t,
                 stride: d,
                 offset: s * cap * d,
+                head_stride: dh,
             };
             let mut want = vec![0f32; t * d];
             attention(q, kv(&kc), kv(&vc), heads, dh, Some(base), &mut want);
@@ -375,14 +389,13 @@ mod tests {
             let k = gen(lk * d, 2);
             let v = gen(lk * d, 3);
             let mut out = vec![0f32; lq * d];
-            fn mk(data: &[f32], rows: usize, d: usize) -> Mat<'_> {
-                Mat {
-                    data,
-                    rows,
-                    stride: d,
-                    offset: 0,
-                }
-            }
+            let mk = |data, rows, d| Mat {
+                data,
+                rows,
+                stride: d,
+                offset: 0,
+                head_stride: dh,
+            };
             attention(
                 mk(&q, lq, d),
                 mk(&k, lk, d),
@@ -399,6 +412,49 @@ mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
             assert!(err < 1e-5, "lq={lq} lk={lk}: {err}");
+        }
+    }
+
+    #[test]
+    fn head_major_keys_and_values_give_the_same_attention() {
+        // The decoder's cross K/V layout against heads side by side, on
+        // every path: few queries (in place), a beam batch and many queries
+        // (gemm), and the per-query fallback's head size.
+        for &(heads, dh) in &[(2, 64), (3, 8)] {
+            let d = heads * dh;
+            let lk = 300;
+            let gen = |n: usize, s: u32| {
+                (0..n)
+                    .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
+                    .collect::<Vec<f32>>()
+            };
+            let kv = gen(lk * 2 * d, 5);
+            let mut hm = vec![0f32; kv.len()];
+            crate::cpu::decoder::head_major(&kv, lk, d, dh, &mut hm);
+            for lq in [1, 5, 20] {
+                let q = gen(lq * d, 6);
+                let qm = Mat {
+                    data: &q,
+                    rows: lq,
+                    stride: d,
+                    offset: 0,
+                    head_stride: dh,
+                };
+                let rows = |part| Mat {
+                    data: &kv,
+                    rows: lk,
+                    stride: 2 * d,
+                    offset: part * d,
+                    head_stride: dh,
+                };
+                let mut want = vec![0f32; lq * d];
+                attention(qm, rows(0), rows(1), heads, dh, None, &mut want);
+                let mut got = vec![0f32; lq * d];
+                let k = crate::cpu::decoder::cross_view(&hm, 0, 0, lk, d, dh);
+                let v = crate::cpu::decoder::cross_view(&hm, 0, 1, lk, d, dh);
+                attention(qm, k, v, heads, dh, None, &mut got);
+                assert_eq!(want, got, "heads={heads} dh={dh} lq={lq}");
+            }
         }
     }
 }

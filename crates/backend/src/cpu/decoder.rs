@@ -39,6 +39,45 @@ pub struct CpuState {
     pub(crate) spare: Vec<f32>,
 }
 
+/// `[frames, 2d]` rows (keys then values of each frame) into head-major
+/// blocks: all heads' keys `[heads, frames, dh]`, then the values likewise.
+/// Every decoder step reads each head's 1,500 keys and values; as rows
+/// `2d` floats apart each key was a separate page touched at a 256-byte
+/// piece, which the prefetchers did not follow (the cross-attention of a
+/// medium-shaped beam step read its K/V at under half the machine's
+/// bandwidth); head-major, a head's keys are one contiguous stream.
+pub(crate) fn head_major(rows: &[f32], frames: usize, d: usize, dh: usize, out: &mut [f32]) {
+    let heads = d / dh;
+    for (part, block) in out.chunks_mut(frames * d).enumerate() {
+        for (h, head) in block.chunks_mut(frames * dh).enumerate() {
+            for (j, dst) in head.chunks_mut(dh).enumerate() {
+                let src = j * 2 * d + part * d + h * dh;
+                dst.copy_from_slice(&rows[src..src + dh]);
+            }
+        }
+    }
+    debug_assert_eq!(out.len(), 2 * heads * frames * dh);
+}
+
+/// The cross K/V view of part 0 (keys) or 1 (values) of window `slot`
+/// (see [`head_major`]).
+pub(crate) fn cross_view(
+    ckv: &[f32],
+    slot: usize,
+    part: usize,
+    frames: usize,
+    d: usize,
+    dh: usize,
+) -> Mat<'_> {
+    Mat {
+        data: ckv,
+        rows: frames,
+        stride: dh,
+        offset: slot * frames * 2 * d + part * frames * d,
+        head_stride: frames * dh,
+    }
+}
+
 /// Compute the cross-attention K/V of one encoder output `[frames, d]`.
 pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState {
     start_batch(w, hp, &[enc], frames)
@@ -48,14 +87,17 @@ pub fn start(w: &Weights, hp: &HParams, enc: &[f32], frames: usize) -> CpuState 
 /// each); sequence `i` of the new state attends `windows[i]`.
 pub fn start_batch(w: &Weights, hp: &HParams, windows: &[&[f32]], frames: usize) -> CpuState {
     let d = hp.d_model;
+    let dh = d / hp.decoder_heads;
     let per = frames * 2 * d;
+    let mut rows = vec![0f32; per];
     let cross = w
         .dec_layers
         .iter()
         .map(|l| {
             let mut kv = vec![0f32; windows.len() * per];
             for (enc, out) in windows.iter().zip(kv.chunks_mut(per)) {
-                l.cross_kv.forward(enc, frames, out);
+                l.cross_kv.forward(enc, frames, &mut rows);
+                head_major(&rows, frames, d, dh, out);
             }
             kv
         })
@@ -281,12 +323,14 @@ pub fn decode(
                     rows: t,
                     stride: 3 * d,
                     offset: sq * t * 3 * d,
+                    head_stride: dh,
                 };
                 let kv = |buf| Mat {
                     data: buf,
                     rows: base + t,
                     stride: d,
                     offset: sq * cap * d,
+                    head_stride: dh,
                 };
                 let out = &mut ctx[sq * t * d..(sq + 1) * t * d];
                 attention(qm, kv(&st.k[li]), kv(&st.v[li]), heads, dh, Some(base), out);
@@ -306,21 +350,16 @@ pub fn decode(
             while end < ns && st.seq_window[end] == slot {
                 end += 1;
             }
-            let base_kv = slot * st.enc_len * 2 * d;
-            let kv = |offset| Mat {
-                data: ckv,
-                rows: st.enc_len,
-                stride: 2 * d,
-                offset: base_kv + offset,
-            };
+            let kv = |part| cross_view(ckv, slot, part, st.enc_len, d, dh);
             let qm = Mat {
                 data: &q,
                 rows: (end - first) * t,
                 stride: d,
                 offset: first * t * d,
+                head_stride: dh,
             };
             let out = &mut ctx[first * t * d..end * t * d];
-            attention(qm, kv(0), kv(d), heads, dh, None, out);
+            attention(qm, kv(0), kv(1), heads, dh, None, out);
             first = end;
         }
         project_residual_rows(&mut x, &ctx, rows, t, d, &layer.cross_out, &mut s);

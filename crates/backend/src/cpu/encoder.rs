@@ -64,6 +64,7 @@ pub fn encode(w: &Weights, hp: &HParams, eps: f32, mel: &[f32], frames: usize) -
             rows: t,
             stride: 3 * d,
             offset,
+            head_stride: dh,
         };
         attention(view(0), view(d), view(2 * d), heads, dh, None, &mut ctx);
         project_residual(&mut x, &ctx, t, &layer.out, &mut s);
