@@ -218,14 +218,15 @@ fn attend_one<'a>(
 }
 
 /// Causal self-attention of a decoder step for all sequences at once: row
-/// `s·t + i` of `qkv` (`[num_seqs·t, 3d]`, queries first) attends positions
-/// `0 ..= base + i` of sequence `s`'s cache (`[num_seqs, cap, d]` keys and
-/// values, already holding this step's entries). One task per (row, head), so
-/// a beam step's attention uses every thread even though each piece is small.
+/// `s·t + i` of `qkv` (`[sequences·t, 3d]`, queries first) attends positions
+/// `0 ..= base + i` of sequence `s`'s cache (slot `slots[s]` of the
+/// `[slots, cap, d]` keys and values, already holding this step's entries).
+/// One task per (row, head), so a beam step's attention uses every thread
+/// even though each piece is small.
 #[allow(clippy::too_many_arguments)]
 pub fn cached_self_attention(
     qkv: &[f32],
-    num_seqs: usize,
+    slots: &[usize],
     t: usize,
     heads: usize,
     dh: usize,
@@ -243,7 +244,7 @@ pub fn cached_self_attention(
         let (s, i) = (r / t, r % t);
         let n = base + i + 1;
         let q = &qkv[r * 3 * d + h * dh..r * 3 * d + (h + 1) * dh];
-        let at = |j: usize| (s * cap + j) * d + h * dh;
+        let at = |j: usize| (slots[s] * cap + j) * d + h * dh;
         if fast {
             let rows = |data| attend::Rows {
                 data,
@@ -267,7 +268,7 @@ pub fn cached_self_attention(
             o,
         );
     };
-    let rows = num_seqs * t;
+    let rows = slots.len() * t;
     if rows * heads * (base + t) >= 4096 {
         out[..rows * d]
             .par_chunks_mut(dh)
@@ -339,7 +340,8 @@ mod tests {
         let kc = gen(ns * cap * d, 8);
         let vc = gen(ns * cap * d, 9);
         let mut got = vec![0f32; ns * t * d];
-        cached_self_attention(&qkv, ns, t, heads, dh, &kc, &vc, cap, base, &mut got);
+        let slots: Vec<usize> = (0..ns).collect();
+        cached_self_attention(&qkv, &slots, t, heads, dh, &kc, &vc, cap, base, &mut got);
         for s in 0..ns {
             let q = Mat {
                 data: &qkv,
