@@ -159,7 +159,7 @@ pub fn timestamp_mass_dominates(logits: &[f32], tb: usize) -> bool {
 
 /// Maximum of a slice (`-inf` when empty or fully masked).
 pub fn max_of(xs: &[f32]) -> f32 {
-    xs.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    vkw_math::max(xs)
 }
 
 /// `(max, ln Σ exp(x − max))` of a row, or `None` when every entry is masked.

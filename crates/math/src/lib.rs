@@ -167,7 +167,7 @@ fn gelu_impl(x: &mut [f32]) {
 /// erf-GELU in place, inlined into the caller and compiled for the caller's
 /// target features: for kernels already built per ISA (the int8 epilogue),
 /// where a dispatching call per 16-value tile row costs more than the
-/// values. Same results as [`gelu`] (no operation is fused or reordered).
+/// values. Same results as [`gelu`] (the same operations in the same order).
 #[inline(always)]
 pub fn gelu_inline(x: &mut [f32]) {
     gelu_impl(x)
@@ -180,8 +180,9 @@ unsafe fn softmax_avx2(x: &mut [f32]) {
 }
 
 // AVX-512 builds of the same loops: the lanes are explicit in the source
-// (16 independent accumulators) and no operation is fused or reordered, so
-// the results are bit-identical to the AVX2 builds, only twice as wide.
+// (16 independent accumulators), the multiply-adds are explicit (`mul_add`)
+// and nothing else is fused or reordered, so the results are bit-identical to
+// the AVX2 builds, only twice as wide.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn softmax_avx512(x: &mut [f32]) {
@@ -280,6 +281,36 @@ pub fn softmax(x: &mut [f32]) {
     softmax_impl(x)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn max_avx2(x: &[f32]) -> f32 {
+    max_impl(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn max_avx512(x: &[f32]) -> f32 {
+    max_impl(x)
+}
+
+/// The largest value of a row, NaNs skipped (`-inf` for an empty or all-NaN
+/// row): `fold(f32::NEG_INFINITY, f32::max)` bit for bit, in vector lanes
+/// (the fold is one dependent `maxss` per value; decoding takes several
+/// maxima of each 51,865-token logit row per step).
+pub fn max(x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { max_avx512(x) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU features were checked.
+        return unsafe { max_avx2(x) };
+    }
+    max_impl(x)
+}
+
 /// erf-GELU, in place.
 pub fn gelu(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -310,6 +341,22 @@ mod tests {
             x += 0.0137;
         }
         assert!(worst < 2.5e-7, "max relative error {worst}");
+    }
+
+    #[test]
+    fn max_matches_the_fold() {
+        for n in [0usize, 1, 15, 16, 17, 100, 51_865] {
+            let mut x: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.37)
+                .collect();
+            if n > 20 {
+                x[3] = f32::NAN;
+                x[n - 2] = f32::NEG_INFINITY;
+            }
+            let want = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(max(&x).to_bits(), want.to_bits(), "n={n}");
+        }
+        assert_eq!(max(&[f32::NAN, f32::NAN]), f32::NEG_INFINITY);
     }
 
     #[test]
