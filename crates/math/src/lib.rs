@@ -22,27 +22,18 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 fn exp_parts(x: f32) -> (f32, f32) {
     let x = x.clamp(-87.0, 88.0);
     let n = (x * LOG2E).round_ties_even();
-    // Fused multiply-adds: half the operations and half the dependent
-    // latency of separate multiplies and adds (the exp loop of the encoder
-    // softmax waited on this chain), and one rounding per step. Every build
-    // that runs these loops has FMA (the AVX2 and AVX-512 builds enable it,
-    // aarch64 always has it), so each ISA computes the same bits.
-    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+    // Separate multiplies and adds, not `mul_add`: fused, the encoder ran
+    // ~3 % faster but every exp and erf changed in its last bits, which moved
+    // the offline and live longform transcripts (docs/BENCHMARKS.md,
+    // 2026-12-05); these numerics are what the parity tests pin down.
+    let r = x - n * LN2_HI - n * LN2_LO;
     // Taylor series of e^r for |r| <= ln2/2, Horner form.
-    const C: [f32; 8] = [
-        1.0,
-        1.0,
-        0.5,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-    ];
-    let mut p = C[7];
-    for c in C[..7].iter().rev() {
-        p = p.mul_add(r, *c);
-    }
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     (n, p)
 }
 
@@ -74,14 +65,9 @@ fn gelu1(x: f32) -> f32 {
     ];
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let az = z.abs();
-    let t = 1.0 / P.mul_add(az, 1.0);
-    // Horner in fused multiply-adds, as in `exp_parts`.
-    let mut poly = A[4];
-    for a in A[..4].iter().rev() {
-        poly = poly.mul_add(t, *a);
-    }
-    poly *= t;
-    let erf_abs = (-poly).mul_add(exp1(-az * az), 1.0);
+    let t = 1.0 / (1.0 + P * az);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let erf_abs = 1.0 - poly * exp1(-az * az);
     let erf = erf_abs.copysign(z);
     0.5 * x * (1.0 + erf)
 }
@@ -180,9 +166,8 @@ unsafe fn softmax_avx2(x: &mut [f32]) {
 }
 
 // AVX-512 builds of the same loops: the lanes are explicit in the source
-// (16 independent accumulators), the multiply-adds are explicit (`mul_add`)
-// and nothing else is fused or reordered, so the results are bit-identical to
-// the AVX2 builds, only twice as wide.
+// (16 independent accumulators) and no operation is fused or reordered, so
+// the results are bit-identical to the AVX2 builds, only twice as wide.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn softmax_avx512(x: &mut [f32]) {
