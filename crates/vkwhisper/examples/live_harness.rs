@@ -28,7 +28,9 @@
 //! `--threads 1` is the compute time on an idle core whatever the load.
 
 use std::ops::ControlFlow;
-use vkwhisper::live::{run_virtual, CommitPolicy, ComputeClock, LiveEvent, StreamOptions};
+use vkwhisper::live::{
+    run_virtual, CommitPolicy, CommitTally, ComputeClock, LiveEvent, StreamOptions,
+};
 use vkwhisper::{ComputeType, Device, Engine, EngineConfig, TranscribeOptions};
 
 use vkw_testkit::{percentile, trailing_repeat, white_noise};
@@ -144,28 +146,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             opts.decoding.beam_size = b;
         }
         let mut stream = engine.stream(opts)?;
-        let mut lat = Vec::new();
-        let mut text = String::new();
+        let mut tally = CommitTally::default();
         let mut log = String::new();
         let mut sink = |e: &LiveEvent| {
             if text_out.is_some() {
                 log.push_str(&format!("{e:?}\n"));
             }
-            if let LiveEvent::Committed {
-                words,
-                text: t,
-                emitted_at,
-                ..
-            } = e
-            {
-                text.push_str(t);
-                lat.extend(words.iter().map(|w| emitted_at - w.end));
-            }
+            tally.record(e);
             ControlFlow::Continue(())
         };
         let t0 = std::time::Instant::now();
         run_virtual(&mut stream, &audio, 0.05, &mut sink)?;
         let wall = t0.elapsed().as_secs_f64();
+        let CommitTally {
+            text,
+            latencies: mut lat,
+        } = tally;
         let n = lat.len();
         let (med, p90) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.9));
         let wer = reference.as_ref().map(|r| vkw_testkit::wer(r, &text));
@@ -193,14 +189,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut opts = StreamOptions::default();
         opts.clock = clock;
         let mut stream = engine.stream(opts)?;
-        let mut words = 0;
-        run_virtual(&mut stream, &audio, 0.05, &mut |e: &LiveEvent| {
-            if let LiveEvent::Committed { words: w, .. } = e {
-                words += w.len();
-            }
-            ControlFlow::Continue(())
-        })?;
-        println!("60 s of {what}: {words} words committed");
+        let mut tally = CommitTally::default();
+        run_virtual(&mut stream, &audio, 0.05, &mut tally)?;
+        println!("60 s of {what}: {} words committed", tally.words());
     }
     Ok(())
 }

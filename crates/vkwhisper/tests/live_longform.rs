@@ -16,9 +16,8 @@
 //! test takes the cores while it runs (about 2 minutes). docs/LIVE.md has
 //! the numbers of repeated runs.
 
-use std::ops::ControlFlow;
 use vkw_testkit::{model_dir, percentile, trailing_repeat, vad_model, wer, white_noise};
-use vkwhisper::live::{run_virtual, ComputeClock, LiveEvent, StreamOptions};
+use vkwhisper::live::{run_virtual, CommitTally, ComputeClock, StreamOptions};
 use vkwhisper::{ComputeType, Device, Engine, EngineConfig, TranscribeOptions};
 
 #[test]
@@ -90,14 +89,9 @@ fn longform_live_meets_latency_and_wer_bounds_and_stays_silent_on_silence() {
         let mut opts = StreamOptions::default();
         opts.clock = ComputeClock::Wall;
         let mut stream = engine.stream(opts).expect("stream");
-        let mut words = 0;
-        run_virtual(&mut stream, &audio, 0.05, &mut |e: &LiveEvent| {
-            if let LiveEvent::Committed { words: w, .. } = e {
-                words += w.len();
-            }
-            ControlFlow::Continue(())
-        })
-        .expect("live run");
+        let mut tally = CommitTally::default();
+        run_virtual(&mut stream, &audio, 0.05, &mut tally).expect("live run");
+        let words = tally.words();
         assert_eq!(words, 0, "60 s of {what} committed {words} words");
     }
 }
@@ -112,24 +106,11 @@ fn live(engine: &Engine, audio: &[f32], clock: ComputeClock) -> Run {
     let mut opts = StreamOptions::default();
     opts.clock = clock;
     let mut stream = engine.stream(opts).expect("stream");
-    let (mut latencies, mut text) = (Vec::new(), String::new());
-    run_virtual(&mut stream, audio, 0.05, &mut |e: &LiveEvent| {
-        if let LiveEvent::Committed {
-            words,
-            text: t,
-            emitted_at,
-            ..
-        } = e
-        {
-            text.push_str(t);
-            latencies.extend(words.iter().map(|w| emitted_at - w.end));
-        }
-        ControlFlow::Continue(())
-    })
-    .expect("live run");
+    let mut tally = CommitTally::default();
+    run_virtual(&mut stream, audio, 0.05, &mut tally).expect("live run");
     Run {
-        text,
-        latencies,
+        text: tally.text,
+        latencies: tally.latencies,
         peak_buffer: stream.peak_buffered(),
     }
 }

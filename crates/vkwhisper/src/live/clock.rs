@@ -1,8 +1,9 @@
 //! Time for live streams: how decoding time is measured, and the virtual
 //! clock that feeds a file as if it were live.
 
-use super::{LiveSink, Stream, RATE};
+use super::{LiveEvent, LiveSink, Stream, RATE};
 use crate::Result;
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -99,4 +100,89 @@ pub fn run_virtual(
         clock += (clock_kind.now() - t0).max(tick);
     }
     stream.finish(sink)
+}
+
+/// What a live run committed, as the live test and harness measure it: the
+/// committed text, and per committed word its latency — when it was
+/// committed (`emitted_at`, on the stream's clock) minus when it ended in
+/// the audio. A [`LiveSink`] by itself, or fed from another sink with
+/// [`CommitTally::record`].
+#[derive(Debug, Default, Clone)]
+pub struct CommitTally {
+    /// The committed text, in order.
+    pub text: String,
+    /// Per committed word, seconds from its end in the audio to its commit.
+    pub latencies: Vec<f64>,
+}
+
+impl CommitTally {
+    /// Count one event (only [`LiveEvent::Committed`] adds anything).
+    pub fn record(&mut self, e: &LiveEvent) {
+        if let LiveEvent::Committed {
+            words,
+            text,
+            emitted_at,
+            ..
+        } = e
+        {
+            self.text.push_str(text);
+            self.latencies
+                .extend(words.iter().map(|w| emitted_at - w.end));
+        }
+    }
+
+    /// Words committed.
+    pub fn words(&self) -> usize {
+        self.latencies.len()
+    }
+}
+
+impl LiveSink for CommitTally {
+    fn event(&mut self, e: &LiveEvent) -> ControlFlow<()> {
+        self.record(e);
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::LiveWord;
+
+    #[test]
+    fn tally_counts_committed_words_only() {
+        let word = |text: &str, end: f64| LiveWord {
+            text: text.into(),
+            start: end - 0.3,
+            end,
+        };
+        let mut tally = CommitTally::default();
+        let events = [
+            LiveEvent::Tentative {
+                text: " maybe".into(),
+                emitted_at: 1.0,
+                utterance: 0,
+            },
+            LiveEvent::Committed {
+                words: vec![word(" hello", 0.5), word(" there", 0.9)],
+                text: " hello there".into(),
+                emitted_at: 1.5,
+                utterance: 0,
+            },
+            LiveEvent::UtteranceEnd {
+                utterance: 0,
+                text: " hello there".into(),
+                start: 0.2,
+                end: 0.9,
+                emitted_at: 1.6,
+            },
+        ];
+        for e in &events {
+            assert!(tally.event(e).is_continue());
+        }
+        assert_eq!(tally.text, " hello there");
+        assert_eq!(tally.words(), 2);
+        assert!((tally.latencies[0] - 1.0).abs() < 1e-9);
+        assert!((tally.latencies[1] - 0.6).abs() < 1e-9);
+    }
 }

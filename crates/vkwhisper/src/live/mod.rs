@@ -14,7 +14,7 @@
 mod clock;
 mod policy;
 
-pub use clock::{run_virtual, ComputeClock};
+pub use clock::{run_virtual, CommitTally, ComputeClock};
 pub use policy::CommitPolicy;
 
 use crate::{CancelToken, DecodeOptions, Engine, Error, Result, Segment, TranscribeOptions};
