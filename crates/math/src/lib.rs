@@ -159,31 +159,68 @@ pub fn gelu_inline(x: &mut [f32]) {
     gelu_impl(x)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_avx2(x: &mut [f32]) {
-    softmax_impl(x)
+/// `pub fn $name` running `$imp` compiled for AVX-512 (`$avx512`), for
+/// AVX2 + FMA (`$avx2`) or for the baseline: the widest this CPU (and
+/// `VKW_CPU_ISA`) allows. The lanes are explicit in the `_impl` sources (16
+/// independent accumulators) and no operation is fused or reordered, so
+/// every build gives the same bits, only wider (a test compares them).
+macro_rules! multiversioned {
+    (
+        $(#[$doc:meta])*
+        pub fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?
+            => $imp:ident, $avx2:ident, $avx512:ident
+    ) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($arg: $ty),*) $(-> $ret)? {
+            $imp($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn $avx512($($arg: $ty),*) $(-> $ret)? {
+            $imp($($arg),*)
+        }
+
+        $(#[$doc])*
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU features were checked.
+                return unsafe { $avx512($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU features were checked.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $imp($($arg),*)
+        }
+    };
 }
 
-// AVX-512 builds of the same loops: the lanes are explicit in the source
-// (16 independent accumulators) and no operation is fused or reordered, so
-// the results are bit-identical to the AVX2 builds, only twice as wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn softmax_avx512(x: &mut [f32]) {
-    softmax_impl(x)
+multiversioned! {
+    /// `Σ exp(x − shift)` over a row (log-softmax of 51k-token logits in
+    /// decoding). Entries at `-inf` contribute nothing measurable.
+    pub fn sum_exp(x: &[f32], shift: f32) -> f32 => sum_exp_impl, sum_exp_avx2, sum_exp_avx512
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gelu_avx512(x: &mut [f32]) {
-    gelu_impl(x)
+multiversioned! {
+    /// Softmax of one row, in place.
+    pub fn softmax(x: &mut [f32]) => softmax_impl, softmax_avx2, softmax_avx512
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn sum_exp_avx512(x: &[f32], shift: f32) -> f32 {
-    sum_exp_impl(x, shift)
+multiversioned! {
+    /// The largest value of a row, NaNs skipped (`-inf` for an empty or
+    /// all-NaN row): `fold(f32::NEG_INFINITY, f32::max)` bit for bit, in
+    /// vector lanes (the fold is one dependent `maxss` per value; decoding
+    /// takes several maxima of each 51,865-token logit row per step).
+    pub fn max(x: &[f32]) -> f32 => max_impl, max_avx2, max_avx512
+}
+
+multiversioned! {
+    /// erf-GELU, in place.
+    pub fn gelu(x: &mut [f32]) => gelu_impl, gelu_avx2, gelu_avx512
 }
 
 /// Whether the AVX-512 builds can run: AVX-512F is present and
@@ -201,34 +238,6 @@ pub fn has_avx512() -> bool {
     {
         false
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(x: &mut [f32]) {
-    gelu_impl(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sum_exp_avx2(x: &[f32], shift: f32) -> f32 {
-    sum_exp_impl(x, shift)
-}
-
-/// `Σ exp(x − shift)` over a row (log-softmax of 51k-token logits in
-/// decoding). Entries at `-inf` contribute nothing measurable.
-pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { sum_exp_avx512(x, shift) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { sum_exp_avx2(x, shift) };
-    }
-    sum_exp_impl(x, shift)
 }
 
 /// Whether `VKW_CPU_ISA=avx2` caps the CPU kernels at AVX2 + FMA (no
@@ -251,66 +260,6 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// Softmax of one row, in place.
-pub fn softmax(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { softmax_avx512(x) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { softmax_avx2(x) };
-    }
-    softmax_impl(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn max_avx2(x: &[f32]) -> f32 {
-    max_impl(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn max_avx512(x: &[f32]) -> f32 {
-    max_impl(x)
-}
-
-/// The largest value of a row, NaNs skipped (`-inf` for an empty or all-NaN
-/// row): `fold(f32::NEG_INFINITY, f32::max)` bit for bit, in vector lanes
-/// (the fold is one dependent `maxss` per value; decoding takes several
-/// maxima of each 51,865-token logit row per step).
-pub fn max(x: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { max_avx512(x) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { max_avx2(x) };
-    }
-    max_impl(x)
-}
-
-/// erf-GELU, in place.
-pub fn gelu(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { gelu_avx512(x) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU features were checked.
-        return unsafe { gelu_avx2(x) };
-    }
-    gelu_impl(x)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,22 +275,6 @@ mod tests {
             x += 0.0137;
         }
         assert!(worst < 2.5e-7, "max relative error {worst}");
-    }
-
-    #[test]
-    fn max_matches_the_fold() {
-        for n in [0usize, 1, 15, 16, 17, 100, 51_865] {
-            let mut x: Vec<f32> = (0..n)
-                .map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.37)
-                .collect();
-            if n > 20 {
-                x[3] = f32::NAN;
-                x[n - 2] = f32::NEG_INFINITY;
-            }
-            let want = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!(max(&x).to_bits(), want.to_bits(), "n={n}");
-        }
-        assert_eq!(max(&[f32::NAN, f32::NAN]), f32::NEG_INFINITY);
     }
 
     #[test]
@@ -442,16 +375,21 @@ mod tests {
 
     #[test]
     fn lane_max_is_the_fold_bit_for_bit() {
-        for n in [0, 1, 15, 16, 17, 100, 1500] {
+        // `max_impl` as built here and `max` as dispatched (this CPU's ISA).
+        for n in [0, 1, 15, 16, 17, 100, 1500, 51_865] {
             let mut v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).sin() * 30.0).collect();
             let fold = |v: &[f32]| v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n}");
+            let check = |v: &[f32], what: &str| {
+                assert_eq!(max_impl(v).to_bits(), fold(v).to_bits(), "n={n}{what}");
+                assert_eq!(max(v).to_bits(), fold(v).to_bits(), "n={n}{what} (max)");
+            };
+            check(&v, "");
             if n > 3 {
                 v[n / 2] = f32::NAN;
                 v[1] = f32::NEG_INFINITY;
-                assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n} with NaN");
+                check(&v, " with NaN");
                 v.iter_mut().for_each(|x| *x = f32::NAN);
-                assert_eq!(max_impl(&v).to_bits(), fold(&v).to_bits(), "n={n} all NaN");
+                check(&v, " all NaN");
             }
         }
     }
