@@ -169,10 +169,7 @@ impl CpuState {
                 taken[self.slot[o]] = true;
             }
         }
-        let mut free = (0..self.slots)
-            .filter(|&p| !taken[p])
-            .collect::<Vec<_>>()
-            .into_iter();
+        let mut free = (0..self.slots).filter(|&p| !taken[p]);
         let mut copies = Vec::new();
         for (i, &o) in origins.iter().enumerate() {
             if slot[i] == usize::MAX {
