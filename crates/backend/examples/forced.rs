@@ -22,13 +22,9 @@ use std::time::Instant;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::{Backend, ComputeType, LogitMasks, LogitsAt, RowRule, TopK, TopRequest};
 use vkw_model::WhisperModel;
+use vkw_testkit::percentile;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -65,7 +61,10 @@ fn main() -> Res<()> {
         enc = b.encode(&mel, 1)?;
         v.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    println!("engine=vkwhisper encode_ms_per_window={:.1}", median(v));
+    println!(
+        "engine=vkwhisper encode_ms_per_window={:.1}",
+        percentile(&mut v, 0.5)
+    );
     // Every special token (end of text included) is masked, so each run
     // decodes exactly `steps` tokens, like the CTranslate2 side.
     let masks = LogitMasks {
@@ -107,7 +106,7 @@ fn main() -> Res<()> {
         }
         v.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let ms = median(v);
+    let ms = percentile(&mut v, 0.5);
     println!(
         "engine=vkwhisper beam={beam} steps={steps} decode_ms_per_window={ms:.1} step_ms={:.3}",
         ms / steps as f64
