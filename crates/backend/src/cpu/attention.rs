@@ -105,9 +105,9 @@ pub fn attention<'a>(
                     scores.resize(lq * lk, 0.0);
                 }
                 let scores_buf = &mut scores[..lq * lk];
-                // SAFETY: q rows are read at offset + i·stride + h·dh + t with
-                // t < dh, k rows likewise, all within the views' data; scores
-                // is [lq, lk] row-major.
+                // SAFETY: q rows are read at offset + h·head_stride +
+                // i·stride + t with t < dh, k rows likewise, all within the
+                // views' data; scores is [lq, lk] row-major.
                 unsafe {
                     gemm::gemm(
                         lq,
