@@ -44,26 +44,29 @@ pub fn gemv(
             let lo = b * BLOCK;
             let hi = (lo + BLOCK).min(n);
             let p = ptr;
-            for j in lo..hi {
-                let mut acc = [0f32; MAX_ROWS];
-                if fast {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: simd_available() checked the CPU features.
-                    unsafe {
-                        x86::row_dots(x, m, k, x_stride, w, j, &mut acc)
-                    };
-                } else {
-                    widen_row(w, j, k, row);
-                    for (i, a) in acc.iter_mut().enumerate().take(m) {
-                        *a = dot(&x[i * x_stride..i * x_stride + k], row);
-                    }
-                }
+            let mut put = |j: usize, acc: &[f32; MAX_ROWS]| {
                 let bj = bias.map_or(0.0, |bb| bb[j]);
                 for (i, a) in acc.iter().enumerate().take(m) {
                     // SAFETY: column j belongs to this task only; i < m and
                     // j < n keep the index inside out[m, n].
                     unsafe { *p.0.add(i * n + j) = a + bj };
                 }
+            };
+            if fast {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: simd_available() checked the CPU features.
+                unsafe {
+                    x86::row_dots(x, m, k, x_stride, w, lo..hi, &mut put)
+                };
+                return;
+            }
+            for j in lo..hi {
+                let mut acc = [0f32; MAX_ROWS];
+                widen_row(w, j, k, row);
+                for (i, a) in acc.iter_mut().enumerate().take(m) {
+                    *a = dot(&x[i * x_stride..i * x_stride + k], row);
+                }
+                put(j, &acc);
             }
         },
     );
@@ -83,23 +86,72 @@ fn simd_available() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::MAX_ROWS;
+    use half::{bf16, f16};
     use std::arch::x86_64::*;
+    use std::ops::Range;
     use vkw_model::WeightView;
 
-    /// Load 8 weights of row `j` at column `c` as f32.
-    #[inline(always)]
-    unsafe fn load8(w: WeightView<'_>, idx: usize) -> __m256 {
-        match w {
-            WeightView::F32(v) => _mm256_loadu_ps(v.as_ptr().add(idx)),
-            WeightView::F16(v) => {
-                _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(idx) as *const __m128i))
-            }
-            WeightView::BF16(v) => {
-                // bfloat16 is the upper half of a float32.
-                let h = _mm_loadu_si128(v.as_ptr().add(idx) as *const __m128i);
-                _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
-            }
-            WeightView::I8 { .. } => _mm256_setzero_ps(),
+    /// A weight element type the kernels widen to f32 in registers. The
+    /// kernels are generic over it so the type is chosen once per call, not
+    /// per load.
+    trait Weight: Copy {
+        /// 8 weights at `p`, as f32.
+        unsafe fn load8(p: *const Self) -> __m256;
+        /// 8 weights at `p` in the low half and 8 at `q` in the high half.
+        unsafe fn load8x2(p: *const Self, q: *const Self) -> __m512;
+        fn widen(self) -> f32;
+    }
+
+    impl Weight for f32 {
+        #[inline(always)]
+        unsafe fn load8(p: *const f32) -> __m256 {
+            _mm256_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn load8x2(p: *const f32, q: *const f32) -> __m512 {
+            let lo = _mm512_castps256_ps512(_mm256_loadu_ps(p));
+            let hi = _mm256_castps_pd(_mm256_loadu_ps(q));
+            _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(lo), hi, 1))
+        }
+        #[inline(always)]
+        fn widen(self) -> f32 {
+            self
+        }
+    }
+
+    impl Weight for f16 {
+        #[inline(always)]
+        unsafe fn load8(p: *const f16) -> __m256 {
+            _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+        }
+        #[inline(always)]
+        unsafe fn load8x2(p: *const f16, q: *const f16) -> __m512 {
+            let lo = _mm256_castsi128_si256(_mm_loadu_si128(p as *const __m128i));
+            let both = _mm256_inserti128_si256(lo, _mm_loadu_si128(q as *const __m128i), 1);
+            _mm512_cvtph_ps(both)
+        }
+        #[inline(always)]
+        fn widen(self) -> f32 {
+            self.to_f32()
+        }
+    }
+
+    impl Weight for bf16 {
+        #[inline(always)]
+        unsafe fn load8(p: *const bf16) -> __m256 {
+            // bfloat16 is the upper half of a float32.
+            let h = _mm_loadu_si128(p as *const __m128i);
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+        }
+        #[inline(always)]
+        unsafe fn load8x2(p: *const bf16, q: *const bf16) -> __m512 {
+            let lo = _mm256_castsi128_si256(_mm_loadu_si128(p as *const __m128i));
+            let both = _mm256_inserti128_si256(lo, _mm_loadu_si128(q as *const __m128i), 1);
+            _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(both), 16))
+        }
+        #[inline(always)]
+        fn widen(self) -> f32 {
+            self.to_f32()
         }
     }
 
@@ -111,60 +163,270 @@ mod x86 {
         _mm_cvtss_f32(s)
     }
 
+    /// `hsum` of the row's 8-lane sum plus its scalar tail (columns `c..k`):
+    /// every kernel ends a (row of `x`, weight row) pair this way.
     #[inline(always)]
-    unsafe fn kernel<const M: usize>(
-        x: &[f32],
+    unsafe fn finish<T: Weight>(v: __m256, x: *const f32, w: *const T, c: usize, k: usize) -> f32 {
+        let mut s = hsum(v);
+        for t in c..k {
+            s += *x.add(t) * (*w.add(t)).widen();
+        }
+        s
+    }
+
+    /// Dot products of weight rows `j..j + J` with the `m = M` rows of `x`.
+    ///
+    /// Each (row of `x`, weight row) pair keeps its own 8-lane accumulator,
+    /// summed in column order and reduced by `finish`: the same operations
+    /// in the same order whatever `J` is, so every blocking gives the same
+    /// bits. `J` weight rows at once give `M·J` independent FMA chains (one
+    /// row alone left the FMA latency exposed at beam sizes below 8) and
+    /// reuse each load of `x` `J` times.
+    #[inline(always)]
+    // Indexes two dimensions of the register block at once.
+    #[allow(clippy::needless_range_loop)]
+    unsafe fn kernel<T: Weight, const M: usize, const J: usize>(
+        x: *const f32,
         k: usize,
         xs: usize,
-        w: WeightView<'_>,
-        j: usize,
-        out: &mut [f32; MAX_ROWS],
+        w: *const T,
+        out: &mut [[f32; MAX_ROWS]; J],
     ) {
-        let base = j * k;
-        let mut acc = [_mm256_setzero_ps(); M];
+        let mut acc = [[_mm256_setzero_ps(); M]; J];
         let mut c = 0;
         while c + 8 <= k {
-            let wv = load8(w, base + c);
-            for (i, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(_mm256_loadu_ps(x.as_ptr().add(i * xs + c)), wv, *a);
+            let mut wv = [_mm256_setzero_ps(); J];
+            for (r, v) in wv.iter_mut().enumerate() {
+                *v = T::load8(w.add(r * k + c));
+            }
+            for i in 0..M {
+                let xv = _mm256_loadu_ps(x.add(i * xs + c));
+                for r in 0..J {
+                    acc[r][i] = _mm256_fmadd_ps(xv, wv[r], acc[r][i]);
+                }
             }
             c += 8;
         }
-        for i in 0..M {
-            let mut s = hsum(acc[i]);
-            for t in c..k {
-                let wt = match w {
-                    WeightView::F32(v) => v[base + t],
-                    WeightView::F16(v) => v[base + t].to_f32(),
-                    WeightView::BF16(v) => v[base + t].to_f32(),
-                    WeightView::I8 { .. } => 0.0,
-                };
-                s += x[i * xs + t] * wt;
+        for r in 0..J {
+            for i in 0..M {
+                out[r][i] = finish(acc[r][i], x.add(i * xs), w.add(r * k), c, k);
             }
-            out[i] = s;
         }
     }
 
-    /// Dot products of weight row `j` with the `m` rows of `x`.
+    /// [`kernel`] with two weight rows per 16-lane AVX-512 vector: row
+    /// `2p` in the low 8 lanes, row `2p + 1` in the high 8, `x` broadcast
+    /// to both halves. Every lane sees exactly the FMAs of the 8-lane
+    /// kernel, and each half is reduced by the same `hsum`, so the bits are
+    /// the AVX2 kernel's — with half the FMAs and `x` loads.
+    #[inline(always)]
+    // Indexes two dimensions of the register block at once.
+    #[allow(clippy::needless_range_loop)]
+    unsafe fn kernel_pairs<T: Weight, const M: usize, const P: usize, const J: usize>(
+        x: *const f32,
+        k: usize,
+        xs: usize,
+        w: *const T,
+        out: &mut [[f32; MAX_ROWS]; J],
+    ) {
+        debug_assert_eq!(2 * P, J);
+        let mut acc = [[_mm512_setzero_ps(); M]; P];
+        let mut c = 0;
+        while c + 8 <= k {
+            let mut wv = [_mm512_setzero_ps(); P];
+            for (p, v) in wv.iter_mut().enumerate() {
+                *v = T::load8x2(w.add(2 * p * k + c), w.add((2 * p + 1) * k + c));
+            }
+            for i in 0..M {
+                let x8 = _mm256_loadu_pd(x.add(i * xs + c) as *const f64);
+                let xv = _mm512_castpd_ps(_mm512_broadcast_f64x4(x8));
+                for p in 0..P {
+                    acc[p][i] = _mm512_fmadd_ps(xv, wv[p], acc[p][i]);
+                }
+            }
+            c += 8;
+        }
+        for p in 0..P {
+            for i in 0..M {
+                let v = acc[p][i];
+                let lo = _mm512_castps512_ps256(v);
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+                let xi = x.add(i * xs);
+                out[2 * p][i] = finish(lo, xi, w.add(2 * p * k), c, k);
+                out[2 * p + 1][i] = finish(hi, xi, w.add((2 * p + 1) * k), c, k);
+            }
+        }
+    }
+
+    /// Weight rows `cols` in blocks of `J` (by [`kernel_pairs`] with `P`
+    /// pairs when `PAIRS`, else by [`kernel`]), the remainder one at a time
+    /// by the 8-lane kernel (same bits).
+    #[inline(always)]
+    unsafe fn blocked<
+        T: Weight,
+        const M: usize,
+        const J: usize,
+        const P: usize,
+        const PAIRS: bool,
+    >(
+        x: &[f32],
+        k: usize,
+        xs: usize,
+        w: &[T],
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
+    ) {
+        debug_assert!(cols.end * k <= w.len());
+        let (x, w) = (x.as_ptr(), w.as_ptr());
+        let mut j = cols.start;
+        let mut out = [[0f32; MAX_ROWS]; J];
+        while j + J <= cols.end {
+            if PAIRS {
+                kernel_pairs::<T, M, P, J>(x, k, xs, w.add(j * k), &mut out);
+            } else {
+                kernel::<T, M, J>(x, k, xs, w.add(j * k), &mut out);
+            }
+            for (r, o) in out.iter().enumerate() {
+                put(j + r, o);
+            }
+            j += J;
+        }
+        let mut one = [[0f32; MAX_ROWS]; 1];
+        while j < cols.end {
+            kernel::<T, M, 1>(x, k, xs, w.add(j * k), &mut one);
+            put(j, &one[0]);
+            j += 1;
+        }
+    }
+
+    /// AVX2 has 16 vector registers: `m·J` accumulators + `J` weights + one
+    /// `x` stay at or below 16.
     #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows_avx2<T: Weight>(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        xs: usize,
+        w: &[T],
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
+    ) {
+        macro_rules! go {
+            ($m:literal, $j:literal) => {
+                blocked::<T, $m, $j, 0, false>(x, k, xs, w, cols, put)
+            };
+        }
+        match m {
+            1 => go!(1, 4),
+            2 => go!(2, 4),
+            3 => go!(3, 3),
+            4 => go!(4, 2),
+            5 => go!(5, 2),
+            6 => go!(6, 2),
+            7 => go!(7, 1),
+            _ => go!(8, 1),
+        }
+    }
+
+    /// AVX-512: 32 vector registers, two weight rows per vector
+    /// ([`kernel_pairs`]): `m·P` accumulators + `P` weights + one `x`.
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn rows_avx512<T: Weight>(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        xs: usize,
+        w: &[T],
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
+    ) {
+        macro_rules! go {
+            ($m:literal, $p:literal) => {
+                blocked::<T, $m, { 2 * $p }, $p, true>(x, k, xs, w, cols, put)
+            };
+        }
+        match m {
+            1 => go!(1, 4),
+            2 => go!(2, 4),
+            3 => go!(3, 4),
+            4 => go!(4, 4),
+            5 => go!(5, 4),
+            6 => go!(6, 3),
+            7 => go!(7, 3),
+            _ => go!(8, 3),
+        }
+    }
+
+    /// Both ISA builds, for the bit-identity test.
+    #[cfg(test)]
+    pub unsafe fn row_dots_isa(
+        avx512: bool,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: WeightView<'_>,
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let mut put = |j: usize, a: &[f32; MAX_ROWS]| {
+            for i in 0..m {
+                out[i * n + j] = a[i];
+            }
+        };
+        macro_rules! on {
+            ($v:expr) => {
+                if avx512 {
+                    rows_avx512(x, m, k, k, $v, 0..n, &mut put)
+                } else {
+                    rows_avx2(x, m, k, k, $v, 0..n, &mut put)
+                }
+            };
+        }
+        match w {
+            WeightView::F32(v) => on!(v),
+            WeightView::F16(v) => on!(v),
+            WeightView::BF16(v) => on!(v),
+            WeightView::I8 { .. } => unreachable!(),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn rows<T: Weight>(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        xs: usize,
+        w: &[T],
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
+    ) {
+        if vkw_math::has_avx512() {
+            rows_avx512(x, m, k, xs, w, cols, put)
+        } else {
+            rows_avx2(x, m, k, xs, w, cols, put)
+        }
+    }
+
+    /// Dot products of weight rows `cols` with the `m` rows of `x`, each
+    /// weight row's results handed to `put` in order.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; `x` must hold `m` rows of `k`
+    /// values `xs` apart and `w` at least `cols.end` rows of `k` values.
     pub unsafe fn row_dots(
         x: &[f32],
         m: usize,
         k: usize,
         xs: usize,
         w: WeightView<'_>,
-        j: usize,
-        out: &mut [f32; MAX_ROWS],
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
     ) {
-        match m {
-            1 => kernel::<1>(x, k, xs, w, j, out),
-            2 => kernel::<2>(x, k, xs, w, j, out),
-            3 => kernel::<3>(x, k, xs, w, j, out),
-            4 => kernel::<4>(x, k, xs, w, j, out),
-            5 => kernel::<5>(x, k, xs, w, j, out),
-            6 => kernel::<6>(x, k, xs, w, j, out),
-            7 => kernel::<7>(x, k, xs, w, j, out),
-            _ => kernel::<8>(x, k, xs, w, j, out),
+        match w {
+            WeightView::F32(v) => rows(x, m, k, xs, v, cols, put),
+            WeightView::F16(v) => rows(x, m, k, xs, v, cols, put),
+            WeightView::BF16(v) => rows(x, m, k, xs, v, cols, put),
+            WeightView::I8 { .. } => unreachable!("int8 weights take the int8 path"),
         }
     }
 }
@@ -204,6 +466,77 @@ mod tests {
                             .sum::<f32>()
                             + bias[j];
                         assert!((out[i * n + j] - want).abs() < 1e-4, "m={m} j={j}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the 8-lane kernel computes, in scalar code: lane `l` sums
+    /// `x[c]·w[c]` (fused) over columns `c ≡ l (mod 8)` in order, the lanes
+    /// reduce as `hsum` does, then the tail adds unfused products.
+    fn lane_order_dot(x: &[f32], w: &[f32]) -> f32 {
+        let k = x.len();
+        let full = k / 8 * 8;
+        let mut lane = [0f32; 8];
+        for c in (0..full).step_by(8) {
+            for l in 0..8 {
+                lane[l] = x[c + l].mul_add(w[c + l], lane[l]);
+            }
+        }
+        let q: Vec<f32> = (0..4).map(|l| lane[l] + lane[l + 4]).collect();
+        let (a, b) = (q[0] + q[2], q[1] + q[3]);
+        let mut s = a + b;
+        for t in full..k {
+            s += x[t] * w[t];
+        }
+        s
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_isa_build_gives_the_lane_order_bits() {
+        if !simd_available() {
+            eprintln!("skipped: no AVX2 + FMA + F16C");
+            return;
+        }
+        let avx512 = std::is_x86_feature_detected!("avx512f");
+        for k in [8, 45, 384] {
+            let n = 37;
+            let x: Vec<f32> = (0..MAX_ROWS * k)
+                .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0)
+                .collect();
+            let wf: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 104729 % 2003) as f32 - 1001.0) / 311.0)
+                .collect();
+            let wh: Vec<half::f16> = wf.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let wb: Vec<half::bf16> = wf.iter().map(|&v| half::bf16::from_f32(v)).collect();
+            for w in [
+                WeightView::F32(&wf),
+                WeightView::F16(&wh),
+                WeightView::BF16(&wb),
+            ] {
+                let mut row = vec![0f32; k];
+                for m in 1..=MAX_ROWS {
+                    for isa512 in [false, true] {
+                        if isa512 && !avx512 {
+                            continue;
+                        }
+                        let mut out = vec![0f32; m * n];
+                        // SAFETY: features checked above; x holds m rows of
+                        // k, w holds n rows of k.
+                        unsafe { x86::row_dots_isa(isa512, &x, m, k, w, n, &mut out) };
+                        for j in 0..n {
+                            widen_row(w, j, k, &mut row);
+                            for i in 0..m {
+                                let want = lane_order_dot(&x[i * k..(i + 1) * k], &row);
+                                assert_eq!(
+                                    out[i * n + j].to_bits(),
+                                    want.to_bits(),
+                                    "k={k} m={m} j={j} i={i} avx512={isa512}"
+                                );
+                            }
+                        }
                     }
                 }
             }
