@@ -31,6 +31,26 @@ pub fn available(dh: usize) -> bool {
     }
 }
 
+/// Rows ahead of the current one whose lines the kernels prefetch: a
+/// head's keys and values are read once per group of queries, mostly from
+/// DRAM (every layer's cross-attention K/V of a window, ~300 MB at the
+/// medium shape), and one core alone keeps too few misses in flight to
+/// stream at the memory's rate (see `int8::x86::PREFETCH`). 16 rows of 64
+/// floats: 4 KB ahead.
+#[cfg(target_arch = "x86_64")]
+const AHEAD: usize = 16;
+
+/// Prefetch the `lines` 64-byte lines from `p` on (`p` may point past the
+/// rows: a prefetch does not fault).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn prefetch_lines(p: *const f32, lines: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    for l in 0..lines {
+        _mm_prefetch(p.wrapping_add(l * 16) as *const i8, _MM_HINT_T0);
+    }
+}
+
 thread_local! {
     /// Scores of one call, reused so decoder steps do not allocate.
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -149,7 +169,7 @@ mod x86 {
     //! Every loop bound is a compile-time constant (`MB` queries, `V` vectors
     //! per row), so the accumulators stay in registers; with runtime bounds
     //! LLVM kept them in stack arrays and copied those with `memmove`.
-    use super::{Rows, QB};
+    use super::{prefetch_lines, Rows, AHEAD, QB};
     use std::arch::x86_64::*;
 
     /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
@@ -202,6 +222,9 @@ mod x86 {
         // reduced together (one shuffle tree per 4 keys, not one per key).
         let mut j = 0;
         while j + 4 <= n {
+            for t in 0..4 {
+                prefetch_lines(kp.wrapping_add((j + AHEAD + t) * k.stride), V);
+            }
             let mut acc = [[_mm512_setzero_ps(); 4]; MB];
             for c in 0..V {
                 let kv: [__m512; 4] =
@@ -290,6 +313,7 @@ mod x86 {
         let vp = v.data.as_ptr().add(v.offset + c0 * 16);
         let mut acc = [[_mm512_setzero_ps(); 4]; MB];
         for j in 0..n {
+            prefetch_lines(vp.wrapping_add((j + AHEAD) * v.stride), 4);
             let row = vp.add(j * v.stride);
             let vv: [__m512; 4] = std::array::from_fn(|c| _mm512_loadu_ps(row.add(c * 16)));
             for i in 0..MB {
@@ -317,7 +341,7 @@ mod x86_avx2 {
     //! the query chunks come from L1 as FMA memory operands); the weighted
     //! sum takes 16 columns per pass (4 queries × 2 accumulators).
     //! Loop bounds are compile-time constants, as in the AVX-512 build.
-    use super::{Rows, QB};
+    use super::{prefetch_lines, Rows, AHEAD, QB};
     use std::arch::x86_64::*;
 
     /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
@@ -375,6 +399,9 @@ mod x86_avx2 {
         let kp = k.data.as_ptr().add(k.offset);
         let mut j = 0;
         while j + 2 <= n {
+            for t in 0..2 {
+                prefetch_lines(kp.wrapping_add((j + AHEAD + t) * k.stride), V / 2);
+            }
             let (k0, k1) = (kp.add(j * k.stride), kp.add((j + 1) * k.stride));
             let mut acc = [[_mm256_setzero_ps(); 2]; MB];
             for c in 0..V {
@@ -444,6 +471,8 @@ mod x86_avx2 {
         let vp = v.data.as_ptr().add(v.offset + c0);
         let mut acc = [[_mm256_setzero_ps(); 2]; MB];
         for j in 0..n {
+            // Each pass reads its own 64 bytes of every row.
+            prefetch_lines(vp.wrapping_add((j + AHEAD) * v.stride), 1);
             let row = vp.add(j * v.stride);
             let (a, b) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
             for i in 0..MB {

@@ -449,6 +449,9 @@ fn run(
     let blocks = n.div_ceil(BLOCK);
     let (rows_per, blocks_per) = tiling(m, blocks);
     let (rt, bt) = (m.div_ceil(rows_per), blocks.div_ceil(blocks_per));
+    // One tile of rows (decoder steps) reads each weight block once, in
+    // order: the kernels prefetch ahead. Many rows reuse a block from cache.
+    let stream = m <= MR;
     let task = |t: usize| {
         let (r0, b0) = ((t / bt) * rows_per, (t % bt) * blocks_per);
         let (r1, b1) = ((r0 + rows_per).min(m), (b0 + blocks_per).min(blocks));
@@ -461,7 +464,7 @@ fn run(
                 let wp = w.data[b * BLOCK * w.kp..].as_ptr();
                 // SAFETY: xp points at `mr` rows of `kp` bytes, wp at one
                 // packed block of `16 · kp` bytes; `isa` is supported.
-                unsafe { kernel(isa, mr, xp, w.kp, wp, w.kp / 4, &mut acc) };
+                unsafe { kernel(isa, mr, stream, xp, w.kp, wp, w.kp / 4, &mut acc) };
                 store(isa, a, w, i0, mr, b, n, bias, epi, &acc, out);
                 i0 += mr;
             }
@@ -585,22 +588,28 @@ fn store_impl<const OFFSET: bool>((a, w, i0, mr, b, n, bias, epi, acc, out): Sto
 /// # Safety
 /// `x` must hold `mr` rows of `xs ≥ 4·steps` bytes, `w` one block of
 /// `64 · steps` bytes, and `isa` must be supported.
+#[allow(clippy::too_many_arguments)]
 unsafe fn kernel(
     isa: Isa,
     mr: usize,
+    stream: bool,
     x: *const u8,
     xs: usize,
     w: *const i8,
     steps: usize,
     acc: &mut [[i32; BLOCK]; MR],
 ) {
+    // Only the x86-64 kernels prefetch (measured there; no aarch64 machine
+    // to measure on).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = stream;
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => x86::avx512vnni(mr, x, xs, w, steps, acc),
+        Isa::Avx512Vnni => x86::avx512vnni(mr, stream, x, xs, w, steps, acc),
         #[cfg(target_arch = "x86_64")]
-        Isa::AvxVnni => x86::avxvnni(mr, x, xs, w, steps, acc),
+        Isa::AvxVnni => x86::avxvnni(mr, stream, x, xs, w, steps, acc),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => x86::avx2(mr, x, xs, w, steps, acc),
+        Isa::Avx2 => x86::avx2(mr, stream, x, xs, w, steps, acc),
         #[cfg(target_arch = "aarch64")]
         Isa::NeonDot => arm::neon_dot(mr, x, xs, w, steps, acc),
         #[cfg(target_arch = "aarch64")]
