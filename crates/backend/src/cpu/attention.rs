@@ -431,7 +431,7 @@ mod tests {
                     .collect::<Vec<f32>>()
             };
             let kv = gen(lk * 2 * d, 5);
-            let mut hm = vec![0f32; kv.len()];
+            let mut hm = Vec::new();
             crate::cpu::decoder::head_major(&kv, lk, d, dh, &mut hm);
             for lq in [1, 5, 20] {
                 let q = gen(lq * d, 6);
