@@ -12,9 +12,11 @@
 
 use std::cell::RefCell;
 
-/// Queries handled per pass over the keys (4 queries × 4 vectors of a
-/// 64-wide head fill 16 of the 32 vector registers).
-const QB: usize = 4;
+/// Queries handled per pass over the keys: a beam of 5 in one pass. Each
+/// query's sums run in the same order whatever the group size, so groups
+/// change no bits; splitting 5 as 4 + 1 read the keys and values twice and
+/// ran the lone query's few FMA chains at the FMA latency, not its rate.
+const QB: usize = 5;
 
 /// Whether [`attend_few`] can run: AVX-512F or AVX2 + FMA, and a head size
 /// of 64 (every Whisper size) or 128 floats.
@@ -191,6 +193,7 @@ mod x86 {
                     1 => scores_mv::<1, $v>(q, i0, k, n, scale, p),
                     2 => scores_mv::<2, $v>(q, i0, k, n, scale, p),
                     3 => scores_mv::<3, $v>(q, i0, k, n, scale, p),
+                    4 => scores_mv::<4, $v>(q, i0, k, n, scale, p),
                     _ => scores_mv::<QB, $v>(q, i0, k, n, scale, p),
                 }
             };
@@ -296,6 +299,7 @@ mod x86 {
                 1 => wsum::<1>(p, v, n, c0, out, out_stride),
                 2 => wsum::<2>(p, v, n, c0, out, out_stride),
                 3 => wsum::<3>(p, v, n, c0, out, out_stride),
+                4 => wsum::<4>(p, v, n, c0, out, out_stride),
                 _ => wsum::<QB>(p, v, n, c0, out, out_stride),
             }
         }
@@ -337,9 +341,12 @@ mod x86 {
 mod x86_avx2 {
     //! The AVX2 + FMA build: 16 vector registers of 8 floats, so a query row
     //! (8 or 16 vectors) cannot stay in registers as in the AVX-512 build.
-    //! Scores take two keys at a time for up to 4 queries (8 accumulators;
-    //! the query chunks come from L1 as FMA memory operands); the weighted
-    //! sum takes 16 columns per pass (4 queries × 2 accumulators).
+    //! Scores take two keys at a time for 3 to 5 queries (up to 10
+    //! accumulators; the query chunks come from L1 as FMA memory operands),
+    //! four for one or two queries; the weighted sum takes 16 columns per
+    //! pass for 3 to 5 queries (2 accumulators each), 32 or 64 for fewer.
+    //! At least 8 independent FMA chains either way: fewer left one query
+    //! (greedy decoding, the fifth of a beam) at the FMA latency.
     //! Loop bounds are compile-time constants, as in the AVX-512 build.
     use super::{prefetch_lines, Rows, AHEAD, QB};
     use std::arch::x86_64::*;
@@ -360,10 +367,11 @@ mod x86_avx2 {
         macro_rules! go {
             ($v:literal) => {
                 match mb {
-                    1 => scores_mv::<1, $v>(q, i0, k, n, scale, p),
-                    2 => scores_mv::<2, $v>(q, i0, k, n, scale, p),
-                    3 => scores_mv::<3, $v>(q, i0, k, n, scale, p),
-                    _ => scores_mv::<QB, $v>(q, i0, k, n, scale, p),
+                    1 => scores_mv::<1, $v, 2>(q, i0, k, n, scale, p),
+                    2 => scores_mv::<2, $v, 2>(q, i0, k, n, scale, p),
+                    3 => scores_mv::<3, $v, 1>(q, i0, k, n, scale, p),
+                    4 => scores_mv::<4, $v, 1>(q, i0, k, n, scale, p),
+                    _ => scores_mv::<QB, $v, 1>(q, i0, k, n, scale, p),
                 }
             };
         }
@@ -385,8 +393,11 @@ mod x86_avx2 {
         (_mm_cvtss_f32(s), _mm_cvtss_f32(_mm_shuffle_ps(s, s, 0b01)))
     }
 
+    /// `PAIRS` pairs of keys per iteration; every (query, key) sum runs
+    /// over the same chunks in the same order and is reduced by `sum2`
+    /// with its pair, so `PAIRS` changes no bits.
     #[inline(always)]
-    unsafe fn scores_mv<const MB: usize, const V: usize>(
+    unsafe fn scores_mv<const MB: usize, const V: usize, const PAIRS: usize>(
         q: Rows<'_>,
         i0: usize,
         k: Rows<'_>,
@@ -398,10 +409,35 @@ mod x86_avx2 {
             std::array::from_fn(|i| q.data.as_ptr().add(q.offset + (i0 + i) * q.stride));
         let kp = k.data.as_ptr().add(k.offset);
         let mut j = 0;
-        while j + 2 <= n {
-            for t in 0..2 {
+        while j + 2 * PAIRS <= n {
+            for t in 0..2 * PAIRS {
                 prefetch_lines(kp.wrapping_add((j + AHEAD + t) * k.stride), V / 2);
             }
+            let kr: [*const f32; 2] = [kp.add(j * k.stride), kp.add((j + 1) * k.stride)];
+            let mut acc = [[[_mm256_setzero_ps(); 2]; PAIRS]; MB];
+            for c in 0..V {
+                let kv: [[__m256; 2]; PAIRS] = std::array::from_fn(|r| {
+                    std::array::from_fn(|t| _mm256_loadu_ps(kr[t].add((2 * r) * k.stride + c * 8)))
+                });
+                for i in 0..MB {
+                    let qv = _mm256_loadu_ps(qp[i].add(c * 8));
+                    for r in 0..PAIRS {
+                        acc[i][r][0] = _mm256_fmadd_ps(qv, kv[r][0], acc[i][r][0]);
+                        acc[i][r][1] = _mm256_fmadd_ps(qv, kv[r][1], acc[i][r][1]);
+                    }
+                }
+            }
+            for i in 0..MB {
+                for r in 0..PAIRS {
+                    let (s0, s1) = sum2(acc[i][r][0], acc[i][r][1]);
+                    *p.get_unchecked_mut(i * n + j + 2 * r) = s0 * scale;
+                    *p.get_unchecked_mut(i * n + j + 2 * r + 1) = s1 * scale;
+                }
+            }
+            j += 2 * PAIRS;
+        }
+        // Leftover pairs, then a last odd key.
+        while j + 2 <= n {
             let (k0, k1) = (kp.add(j * k.stride), kp.add((j + 1) * k.stride));
             let mut acc = [[_mm256_setzero_ps(); 2]; MB];
             for c in 0..V {
@@ -447,20 +483,29 @@ mod x86_avx2 {
         out: &mut [f32],
         out_stride: usize,
     ) {
-        // Passes of 16 columns keep 2·MB accumulators and MB broadcast
-        // weights in registers.
-        for c0 in (0..dh).step_by(16) {
-            match mb {
-                1 => wsum::<1>(p, v, n, c0, out, out_stride),
-                2 => wsum::<2>(p, v, n, c0, out, out_stride),
-                3 => wsum::<3>(p, v, n, c0, out, out_stride),
-                _ => wsum::<QB>(p, v, n, c0, out, out_stride),
-            }
+        // Passes of 8·CV columns keep CV·MB accumulators and a broadcast
+        // weight in registers: 16 columns for 3 to 5 queries, more for one
+        // or two, so that at least 8 FMA chains run (columns are separate
+        // sums: the pass width changes no bits).
+        macro_rules! passes {
+            ($mb:literal, $cv:literal) => {
+                for c0 in (0..dh).step_by(8 * $cv) {
+                    wsum::<$mb, $cv>(p, v, n, c0, out, out_stride);
+                }
+            };
+        }
+        // `dh` is 64 or 128 (`available`).
+        match mb {
+            1 => passes!(1, 8),
+            2 => passes!(2, 4),
+            3 => passes!(3, 2),
+            4 => passes!(4, 2),
+            _ => passes!(5, 2),
         }
     }
 
     #[inline(always)]
-    unsafe fn wsum<const MB: usize>(
+    unsafe fn wsum<const MB: usize, const CV: usize>(
         p: &[f32],
         v: Rows<'_>,
         n: usize,
@@ -469,22 +514,24 @@ mod x86_avx2 {
         out_stride: usize,
     ) {
         let vp = v.data.as_ptr().add(v.offset + c0);
-        let mut acc = [[_mm256_setzero_ps(); 2]; MB];
+        let mut acc = [[_mm256_setzero_ps(); CV]; MB];
         for j in 0..n {
-            // Each pass reads its own 64 bytes of every row.
-            prefetch_lines(vp.wrapping_add((j + AHEAD) * v.stride), 1);
+            // Each pass reads its own 32·CV bytes of every row.
+            prefetch_lines(vp.wrapping_add((j + AHEAD) * v.stride), CV.div_ceil(2));
             let row = vp.add(j * v.stride);
-            let (a, b) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
+            let rv: [__m256; CV] = std::array::from_fn(|c| _mm256_loadu_ps(row.add(8 * c)));
             for i in 0..MB {
                 let w = _mm256_broadcast_ss(p.get_unchecked(i * n + j));
-                acc[i][0] = _mm256_fmadd_ps(w, a, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(w, b, acc[i][1]);
+                for c in 0..CV {
+                    acc[i][c] = _mm256_fmadd_ps(w, rv[c], acc[i][c]);
+                }
             }
         }
         for i in 0..MB {
             let o = out.as_mut_ptr().add(i * out_stride + c0);
-            _mm256_storeu_ps(o, acc[i][0]);
-            _mm256_storeu_ps(o.add(8), acc[i][1]);
+            for c in 0..CV {
+                _mm256_storeu_ps(o.add(8 * c), acc[i][c]);
+            }
         }
     }
 }
@@ -505,6 +552,64 @@ mod tests {
                 check(dh, true);
             } else {
                 eprintln!("attend_few: no AVX-512F here (or VKW_CPU_ISA=avx2), AVX2 build only");
+            }
+        }
+    }
+
+    /// Each query's result is the same bits whether it runs alone or in a
+    /// group of any size (what lets `QB` change without moving a
+    /// transcript).
+    #[test]
+    fn a_query_gives_the_same_bits_in_any_group() {
+        if !available(64) {
+            eprintln!("attend_few: neither AVX-512F nor AVX2 here, nothing to test");
+            return;
+        }
+        let isas: &[bool] = if vkw_math::has_avx512() {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        let (dh, n) = (64, 303);
+        let gen = |len: usize, s: u32| {
+            (0..len)
+                .map(|i| (((i as u32).wrapping_mul(2246822519) ^ s) % 2000) as f32 / 700.0 - 1.4)
+                .collect::<Vec<f32>>()
+        };
+        let (q, k, v) = (gen(8 * dh, 3), gen(n * dh, 4), gen(n * dh, 5));
+        let rows = |data| Rows {
+            data,
+            offset: 0,
+            stride: dh,
+        };
+        for &avx512 in isas {
+            let mut alone = vec![0f32; 8 * dh];
+            for i in 0..8 {
+                let qi = Rows {
+                    data: &q,
+                    offset: i * dh,
+                    stride: dh,
+                };
+                let o = &mut alone[i * dh..(i + 1) * dh];
+                attend_with(avx512, qi, 1, rows(&k), rows(&v), n, dh, 0.125, o, dh);
+            }
+            for m in 2..=8 {
+                let mut out = vec![0f32; m * dh];
+                attend_with(
+                    avx512,
+                    rows(&q),
+                    m,
+                    rows(&k),
+                    rows(&v),
+                    n,
+                    dh,
+                    0.125,
+                    &mut out,
+                    dh,
+                );
+                for (t, (a, b)) in out.iter().zip(&alone).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "avx512={avx512} m={m} value {t}");
+                }
             }
         }
     }
