@@ -36,22 +36,11 @@ pub fn available(dh: usize) -> bool {
 /// Rows ahead of the current one whose lines the kernels prefetch: a
 /// head's keys and values are read once per group of queries, mostly from
 /// DRAM (every layer's cross-attention K/V of a window, ~300 MB at the
-/// medium shape), and one core alone keeps too few misses in flight to
-/// stream at the memory's rate (see `int8::x86::PREFETCH`). 16 rows of 64
-/// floats: 4 KB ahead.
+/// medium shape; see `cpu::prefetch`). In rows, not bytes, because the
+/// self-attention caches are strided: 16 rows of 64 floats are
+/// `prefetch::AHEAD` bytes of a contiguous head.
 #[cfg(target_arch = "x86_64")]
-const AHEAD: usize = 16;
-
-/// Prefetch the `lines` 64-byte lines from `p` on (`p` may point past the
-/// rows: a prefetch does not fault).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn prefetch_lines(p: *const f32, lines: usize) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-    for l in 0..lines {
-        _mm_prefetch(p.wrapping_add(l * 16) as *const i8, _MM_HINT_T0);
-    }
-}
+const AHEAD: usize = super::prefetch::AHEAD / (64 * 4);
 
 thread_local! {
     /// Scores of one call, reused so decoder steps do not allocate.
@@ -171,7 +160,8 @@ mod x86 {
     //! Every loop bound is a compile-time constant (`MB` queries, `V` vectors
     //! per row), so the accumulators stay in registers; with runtime bounds
     //! LLVM kept them in stack arrays and copied those with `memmove`.
-    use super::{prefetch_lines, Rows, AHEAD, QB};
+    use super::{Rows, AHEAD, QB};
+    use crate::cpu::prefetch::lines as prefetch_lines;
     use std::arch::x86_64::*;
 
     /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
@@ -348,7 +338,8 @@ mod x86_avx2 {
     //! At least 8 independent FMA chains either way: fewer left one query
     //! (greedy decoding, the fifth of a beam) at the FMA latency.
     //! Loop bounds are compile-time constants, as in the AVX-512 build.
-    use super::{prefetch_lines, Rows, AHEAD, QB};
+    use super::{Rows, AHEAD, QB};
+    use crate::cpu::prefetch::lines as prefetch_lines;
     use std::arch::x86_64::*;
 
     /// `p[i·n + j] = scale · q_{i0+i} · k_j` for `i < mb`, `j < n`.
@@ -393,9 +384,48 @@ mod x86_avx2 {
         (_mm_cvtss_f32(s), _mm_cvtss_f32(_mm_shuffle_ps(s, s, 0b01)))
     }
 
-    /// `PAIRS` pairs of keys per iteration; every (query, key) sum runs
-    /// over the same chunks in the same order and is reduced by `sum2`
-    /// with its pair, so `PAIRS` changes no bits.
+    /// Scores of keys `j..j + 2·PAIRS` for the `MB` queries at `qp`. Every
+    /// (query, key) sum runs over the same chunks in the same order and is
+    /// reduced by `sum2` with its pair, so `PAIRS` changes no bits.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn key_pairs<const MB: usize, const V: usize, const PAIRS: usize>(
+        qp: &[*const f32; MB],
+        kp: *const f32,
+        stride: usize,
+        j: usize,
+        n: usize,
+        scale: f32,
+        p: &mut [f32],
+    ) {
+        for t in 0..2 * PAIRS {
+            prefetch_lines(kp.wrapping_add((j + AHEAD + t) * stride), V / 2);
+        }
+        let kr: [*const f32; 2] = [kp.add(j * stride), kp.add((j + 1) * stride)];
+        let mut acc = [[[_mm256_setzero_ps(); 2]; PAIRS]; MB];
+        for c in 0..V {
+            let kv: [[__m256; 2]; PAIRS] = std::array::from_fn(|r| {
+                std::array::from_fn(|t| _mm256_loadu_ps(kr[t].add((2 * r) * stride + c * 8)))
+            });
+            for i in 0..MB {
+                let qv = _mm256_loadu_ps(qp[i].add(c * 8));
+                for r in 0..PAIRS {
+                    acc[i][r][0] = _mm256_fmadd_ps(qv, kv[r][0], acc[i][r][0]);
+                    acc[i][r][1] = _mm256_fmadd_ps(qv, kv[r][1], acc[i][r][1]);
+                }
+            }
+        }
+        for i in 0..MB {
+            for r in 0..PAIRS {
+                let (s0, s1) = sum2(acc[i][r][0], acc[i][r][1]);
+                *p.get_unchecked_mut(i * n + j + 2 * r) = s0 * scale;
+                *p.get_unchecked_mut(i * n + j + 2 * r + 1) = s1 * scale;
+            }
+        }
+    }
+
+    /// `PAIRS` pairs of keys per iteration ([`key_pairs`]), then leftover
+    /// pairs one at a time and a last odd key.
     #[inline(always)]
     unsafe fn scores_mv<const MB: usize, const V: usize, const PAIRS: usize>(
         q: Rows<'_>,
@@ -410,50 +440,11 @@ mod x86_avx2 {
         let kp = k.data.as_ptr().add(k.offset);
         let mut j = 0;
         while j + 2 * PAIRS <= n {
-            for t in 0..2 * PAIRS {
-                prefetch_lines(kp.wrapping_add((j + AHEAD + t) * k.stride), V / 2);
-            }
-            let kr: [*const f32; 2] = [kp.add(j * k.stride), kp.add((j + 1) * k.stride)];
-            let mut acc = [[[_mm256_setzero_ps(); 2]; PAIRS]; MB];
-            for c in 0..V {
-                let kv: [[__m256; 2]; PAIRS] = std::array::from_fn(|r| {
-                    std::array::from_fn(|t| _mm256_loadu_ps(kr[t].add((2 * r) * k.stride + c * 8)))
-                });
-                for i in 0..MB {
-                    let qv = _mm256_loadu_ps(qp[i].add(c * 8));
-                    for r in 0..PAIRS {
-                        acc[i][r][0] = _mm256_fmadd_ps(qv, kv[r][0], acc[i][r][0]);
-                        acc[i][r][1] = _mm256_fmadd_ps(qv, kv[r][1], acc[i][r][1]);
-                    }
-                }
-            }
-            for i in 0..MB {
-                for r in 0..PAIRS {
-                    let (s0, s1) = sum2(acc[i][r][0], acc[i][r][1]);
-                    *p.get_unchecked_mut(i * n + j + 2 * r) = s0 * scale;
-                    *p.get_unchecked_mut(i * n + j + 2 * r + 1) = s1 * scale;
-                }
-            }
+            key_pairs::<MB, V, PAIRS>(&qp, kp, k.stride, j, n, scale, p);
             j += 2 * PAIRS;
         }
-        // Leftover pairs, then a last odd key.
         while j + 2 <= n {
-            let (k0, k1) = (kp.add(j * k.stride), kp.add((j + 1) * k.stride));
-            let mut acc = [[_mm256_setzero_ps(); 2]; MB];
-            for c in 0..V {
-                let a = _mm256_loadu_ps(k0.add(c * 8));
-                let b = _mm256_loadu_ps(k1.add(c * 8));
-                for i in 0..MB {
-                    let qv = _mm256_loadu_ps(qp[i].add(c * 8));
-                    acc[i][0] = _mm256_fmadd_ps(qv, a, acc[i][0]);
-                    acc[i][1] = _mm256_fmadd_ps(qv, b, acc[i][1]);
-                }
-            }
-            for i in 0..MB {
-                let (s0, s1) = sum2(acc[i][0], acc[i][1]);
-                *p.get_unchecked_mut(i * n + j) = s0 * scale;
-                *p.get_unchecked_mut(i * n + j + 1) = s1 * scale;
-            }
+            key_pairs::<MB, V, 1>(&qp, kp, k.stride, j, n, scale, p);
             j += 2;
         }
         if j < n {

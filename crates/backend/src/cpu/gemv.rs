@@ -157,21 +157,15 @@ mod x86 {
         }
     }
 
-    /// Bytes ahead of the weights being read that the kernels prefetch: the
-    /// projection to the vocabulary and the layers stream tens to hundreds of
-    /// MB per step, which one core reads faster with prefetches in flight
-    /// (as the int8 kernels, `int8::x86::PREFETCH`).
-    const PREFETCH: usize = 4096;
-
     /// At column `c` of `rows` weight rows from `w` (`k` apart), prefetch
-    /// each row's line `PREFETCH` bytes ahead, once per 64-byte line.
+    /// each row's line `prefetch::AHEAD` bytes ahead, once per 64-byte line:
+    /// the projection to the vocabulary and the layers stream tens to
+    /// hundreds of MB per step (see `cpu::prefetch`).
     #[inline(always)]
-    unsafe fn ahead<T>(w: *const T, k: usize, rows: usize, c: usize) {
-        let size = std::mem::size_of::<T>();
-        if (c * size).is_multiple_of(64) {
+    fn ahead<T>(w: *const T, k: usize, rows: usize, c: usize) {
+        if (c * std::mem::size_of::<T>()).is_multiple_of(64) {
             for r in 0..rows {
-                let p = w.wrapping_add(r * k + c) as *const i8;
-                _mm_prefetch(p.wrapping_add(PREFETCH), _MM_HINT_T0);
+                crate::cpu::prefetch::ahead(w.wrapping_add(r * k + c));
             }
         }
     }
@@ -380,56 +374,6 @@ mod x86 {
         }
     }
 
-    /// Both ISA builds, for the bit-identity test.
-    #[cfg(test)]
-    pub unsafe fn row_dots_isa(
-        avx512: bool,
-        x: &[f32],
-        m: usize,
-        k: usize,
-        w: WeightView<'_>,
-        n: usize,
-        out: &mut [f32],
-    ) {
-        let mut put = |j: usize, a: &[f32; MAX_ROWS]| {
-            for i in 0..m {
-                out[i * n + j] = a[i];
-            }
-        };
-        macro_rules! on {
-            ($v:expr) => {
-                if avx512 {
-                    rows_avx512(x, m, k, k, $v, 0..n, &mut put)
-                } else {
-                    rows_avx2(x, m, k, k, $v, 0..n, &mut put)
-                }
-            };
-        }
-        match w {
-            WeightView::F32(v) => on!(v),
-            WeightView::F16(v) => on!(v),
-            WeightView::BF16(v) => on!(v),
-            WeightView::I8 { .. } => unreachable!(),
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn rows<T: Weight>(
-        x: &[f32],
-        m: usize,
-        k: usize,
-        xs: usize,
-        w: &[T],
-        cols: Range<usize>,
-        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
-    ) {
-        if vkw_math::has_avx512() {
-            rows_avx512(x, m, k, xs, w, cols, put)
-        } else {
-            rows_avx2(x, m, k, xs, w, cols, put)
-        }
-    }
-
     /// Dot products of weight rows `cols` with the `m` rows of `x`, each
     /// weight row's results handed to `put` in order.
     ///
@@ -445,10 +389,38 @@ mod x86 {
         cols: Range<usize>,
         put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
     ) {
+        row_dots_with(vkw_math::has_avx512(), x, m, k, xs, w, cols, put)
+    }
+
+    /// [`row_dots`] on the AVX-512 build (`avx512`) or the AVX2 one (the
+    /// bit-identity test runs both where the CPU has them).
+    ///
+    /// # Safety
+    /// As [`row_dots`]; `avx512` needs AVX-512F.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn row_dots_with(
+        avx512: bool,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        xs: usize,
+        w: WeightView<'_>,
+        cols: Range<usize>,
+        put: &mut impl FnMut(usize, &[f32; MAX_ROWS]),
+    ) {
+        macro_rules! on {
+            ($v:expr) => {
+                if avx512 {
+                    rows_avx512(x, m, k, xs, $v, cols, put)
+                } else {
+                    rows_avx2(x, m, k, xs, $v, cols, put)
+                }
+            };
+        }
         match w {
-            WeightView::F32(v) => rows(x, m, k, xs, v, cols, put),
-            WeightView::F16(v) => rows(x, m, k, xs, v, cols, put),
-            WeightView::BF16(v) => rows(x, m, k, xs, v, cols, put),
+            WeightView::F32(v) => on!(v),
+            WeightView::F16(v) => on!(v),
+            WeightView::BF16(v) => on!(v),
             WeightView::I8 { .. } => unreachable!("int8 weights take the int8 path"),
         }
     }
@@ -546,9 +518,14 @@ mod tests {
                             continue;
                         }
                         let mut out = vec![0f32; m * n];
+                        let mut put = |j: usize, a: &[f32; MAX_ROWS]| {
+                            for i in 0..m {
+                                out[i * n + j] = a[i];
+                            }
+                        };
                         // SAFETY: features checked above; x holds m rows of
                         // k, w holds n rows of k.
-                        unsafe { x86::row_dots_isa(isa512, &x, m, k, w, n, &mut out) };
+                        unsafe { x86::row_dots_with(isa512, &x, m, k, k, w, 0..n, &mut put) };
                         for j in 0..n {
                             widen_row(w, j, k, &mut row);
                             for i in 0..m {

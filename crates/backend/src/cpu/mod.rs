@@ -13,6 +13,7 @@ mod gemv;
 pub mod int8;
 pub mod matmul;
 pub mod ops;
+mod prefetch;
 mod weights;
 
 pub use decoder::CpuState;

@@ -22,17 +22,11 @@ macro_rules! dispatch_rows {
     };
 }
 
-/// How far ahead of its loads a streaming kernel prefetches weights. A
-/// decoder step reads every weight once, from DRAM; one core keeps too few
-/// misses in flight to reach the memory's bandwidth on its own (2-vCPU Xeon
-/// VM: ~10 GB/s per core plain, ~15 GB/s with prefetches 4–8 KB ahead).
-pub const PREFETCH: usize = 4096;
-
-/// Prefetch the weight line `PREFETCH` bytes past `p` when `STREAM`.
+/// Prefetch the weight line `prefetch::AHEAD` bytes past `p` when `STREAM`.
 #[inline(always)]
-unsafe fn ahead<const STREAM: bool>(p: *const i8) {
+fn ahead<const STREAM: bool>(p: *const i8) {
     if STREAM {
-        _mm_prefetch(p.wrapping_add(PREFETCH), _MM_HINT_T0);
+        crate::cpu::prefetch::ahead(p);
     }
 }
 
