@@ -470,6 +470,7 @@ mod tests {
     /// What the 8-lane kernel computes, in scalar code: lane `l` sums
     /// `x[c]·w[c]` (fused) over columns `c ≡ l (mod 8)` in order, the lanes
     /// reduce as `hsum` does, then the tail adds unfused products.
+    #[cfg(target_arch = "x86_64")]
     fn lane_order_dot(x: &[f32], w: &[f32]) -> f32 {
         let k = x.len();
         let full = k / 8 * 8;
