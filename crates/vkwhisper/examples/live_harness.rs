@@ -6,9 +6,10 @@
 //! 60 s of silence and of noise (words committed).
 //!
 //!     cargo run --release -p vkwhisper --example live_harness -- \
-//!         [--clock wall|cpu] [--threads N] [--policy la|alignatt]
+//!         [--clock wall|cpu|zero] [--threads N] [--policy la|alignatt]
 //!         [--offline-wer W] [--min-chunk S] [--margin S] [--beam N]
 //!         [--final-beam N] [--min-silence-ms MS] [--text-out PREFIX]
+//!         [--lead-silence S] [--no-probes]
 //!         [--compute-type T] [FILE] [MODEL]
 //!
 //! `--compute-type` defaults to `auto` (int8 on a CPU with int8 SIMD), as
@@ -19,6 +20,12 @@
 //! pause that ends an utterance) change the stream's defaults (to try other
 //! settings); `--text-out` writes each policy's
 //! committed text to `PREFIX.<policy>.txt`.
+//!
+//! `--lead-silence S` puts S seconds of silence before the file, which moves
+//! where the passes cut the speech (`--clock zero`: every `min_chunk` of
+//! the stream, whatever decoding costs, so a run is reproducible and the
+//! lead silence alone picks the cuts); `--no-probes` skips the silence and
+//! noise runs.
 //!
 //! `--offline-wer` gives the offline transcript's WER (from an earlier run)
 //! instead of transcribing the file offline again.
@@ -47,6 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut final_beam: Option<usize> = None;
     let mut text_out: Option<String> = None;
     let mut compute_type = ComputeType::Auto;
+    let mut lead_silence = 0f64;
+    let mut skip_probes = false;
     let mut rest = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -55,7 +64,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 clock = match args.next().as_deref() {
                     Some("wall") => ComputeClock::Wall,
                     Some("cpu") => ComputeClock::ProcessCpu,
-                    other => return Err(format!("--clock wall|cpu, not {other:?}").into()),
+                    Some("zero") => ComputeClock::Zero,
+                    other => return Err(format!("--clock wall|cpu|zero, not {other:?}").into()),
                 }
             }
             "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
@@ -74,6 +84,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--min-silence-ms" => {
                 min_silence_ms = Some(args.next().ok_or("--min-silence-ms MS")?.parse()?)
             }
+            "--lead-silence" => lead_silence = args.next().ok_or("--lead-silence S")?.parse()?,
+            "--no-probes" => skip_probes = true,
             "--text-out" => text_out = Some(args.next().ok_or("--text-out PREFIX")?),
             "--compute-type" => compute_type = args.next().ok_or("--compute-type T")?.parse()?,
             _ => rest.push(a),
@@ -95,7 +107,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vkwhisper::Audio::S16(pcm) = vkwhisper::decode_audio(&file)? else {
         return Err("16-bit audio expected".into());
     };
-    let audio: Vec<f32> = pcm.iter().map(|&v| f32::from(v) / 32768.0).collect();
+    // Leading silence shifts where the passes cut the speech (on the zero
+    // clock, every `min_chunk` from the start): the same audio, other cuts.
+    let lead = (lead_silence * 16_000.0).round() as usize;
+    let audio: Vec<f32> = std::iter::repeat_n(0.0, lead)
+        .chain(pcm.iter().map(|&v| f32::from(v) / 32768.0))
+        .collect();
     let name = std::path::Path::new(&file)
         .file_name()
         .and_then(|n| n.to_str())
@@ -182,10 +199,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(format!("{prefix}.{tag}.events"), &log)?;
         }
     }
-    for (what, audio) in [
-        ("silence", vec![0f32; 16_000 * 60]),
-        ("noise", white_noise(16_000 * 60)),
-    ] {
+    let probes = if skip_probes {
+        Vec::new()
+    } else {
+        vec![
+            ("silence", vec![0f32; 16_000 * 60]),
+            ("noise", white_noise(16_000 * 60)),
+        ]
+    };
+    for (what, audio) in probes {
         let mut opts = StreamOptions::default();
         opts.clock = clock;
         let mut stream = engine.stream(opts)?;
