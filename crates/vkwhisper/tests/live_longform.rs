@@ -14,7 +14,7 @@
 //!
 //! and 60 s of silence and of white noise commit nothing. Latency is "at
 //! this machine's speed": the test is alone in its binary so that no other
-//! test takes the cores while it runs (about 6 minutes). docs/LIVE.md has
+//! test takes the cores while it runs (about 7 minutes). docs/LIVE.md has
 //! the numbers of repeated runs.
 
 use vkw_testkit::{model_dir, percentile, trailing_repeat, vad_model, wer, white_noise};
@@ -66,7 +66,6 @@ fn longform_live_meets_latency_and_wer_bounds_and_stays_silent_on_silence() {
     // +1.22 points with AVX-512 and +1.75 with AVX2 only, at 0.6 s +2.09
     // and +1.22 (docs/LIVE.md). So the issue's bar (1.5 points) is held by
     // the median phase, and every phase must stay within 2.5.
-    let mut gaps = Vec::new();
     let mut zero_runs = Vec::new();
     for lead_s in [0.0, 0.3, 0.6] {
         let lead = (lead_s * 16_000.0) as usize;
@@ -79,10 +78,9 @@ fn longform_live_meets_latency_and_wer_bounds_and_stays_silent_on_silence() {
         } else {
             offline_wer(&padded)
         };
-        let live_wer = wer(&reference, &run.text);
-        gaps.push(live_wer - off);
-        zero_runs.push((lead_s, live_wer, off, run));
+        zero_runs.push((lead_s, wer(&reference, &run.text), off, run));
     }
+    let gaps: Vec<f64> = zero_runs.iter().map(|(_, w, off, _)| w - off).collect();
     let phases: Vec<String> = zero_runs
         .iter()
         .map(|(lead, w, off, _)| format!("lead {lead} s: {w:.2} % vs offline {off:.2} %"))
@@ -114,9 +112,9 @@ fn longform_live_meets_latency_and_wer_bounds_and_stays_silent_on_silence() {
         );
     }
     // On the wall clock, where a pass cuts the audio depends on how long the
-    // one before took, and 7 runs here gave +0.70 to +1.40 points
-    // (docs/LIVE.md): a looser bound there catches a real regression
-    // without failing on that spread.
+    // one before took, 7 runs here gave +0.70 to +1.40 points and one later
+    // run +2.97 (docs/LIVE.md): a looser bound there catches a real
+    // regression without failing on that spread.
     assert!(
         wall_wer - wall_offline <= 3.0,
         "committed text (wall clock) more than 3 WER points worse than offline: {report}\n{}",
