@@ -28,9 +28,10 @@ use std::time::Instant;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::vulkan::gpu::{self, Gpu};
 use vkw_backend::vulkan::ops::attn::Attn;
+use vkw_backend::vulkan::ops::coop_tiled::TileCfg;
 use vkw_backend::vulkan::ops::flash::{self, Flash};
 use vkw_backend::vulkan::ops::gemm::{self, Kernel};
-use vkw_backend::vulkan::ops::gemv::Gemv;
+use vkw_backend::vulkan::ops::gemv::{Gemv, GemvKernel};
 use vkw_backend::vulkan::ops::matmul::MatMul;
 use vkw_backend::vulkan::ops::WType;
 use vkw_backend::vulkan::{best_adapter, VulkanBackend};
@@ -84,40 +85,69 @@ fn ops(g: &Gpu, reps: usize, small: bool) -> Res<()> {
         2.0 * mb as f64 * reps_n as f64 / ms / 1e6
     ));
     drop((a, b));
-    for (n, k) in [(d, d), (4 * d, d), (d, 4 * d), (51866, d)] {
+    // The few-row matmul in each of its GPU kernels (`staged`: what runs
+    // by default; `direct`: the candidate, VKW_GEMV=direct), with the
+    // LayerNorm prologue (`norm=1`) where a decoder layer has it.
+    let kernels: &[(&str, GemvKernel)] = if g.desc.kind == gpu::DeviceKind::Cpu {
+        &[
+            ("percol", GemvKernel::PerColumn),
+            ("direct", GemvKernel::Direct),
+        ]
+    } else {
+        &[
+            ("staged", GemvKernel::Staged),
+            ("direct", GemvKernel::Direct),
+        ]
+    };
+    for (n, k, norm) in [
+        (d, d, false),
+        (d, d, true),
+        (3 * d, d, true),
+        (4 * d, d, false),
+        (d, 4 * d, false),
+        (51866, d, false),
+    ] {
         for (wt, rows) in [
             (WType::F16, 1),
             (WType::F16, 5),
             (WType::I8, 5),
             (WType::F32, 5),
         ] {
-            if wt == WType::F16 && !g.f16 {
+            if wt == WType::F16 && !g.f16 || norm && wt != WType::F16 {
                 continue;
             }
             let wbytes = n * k * wt.size();
             let w = g.alloc(wbytes as u64, "w")?;
             let scale = g.upload_f32(&vec![1.0; n], "s")?;
             let x = g.upload_f32(&vec![0.01; rows * k], "x")?;
+            let gb = g.upload_f32(&vec![1.0; 2 * k], "gb")?;
             let o = g.alloc((rows * n * 4) as u64, "o")?;
-            let ms = time(reps, || {
-                let mut rec = g.recorder();
-                for _ in 0..reps_n {
-                    let mut m = Gemv::new(&x, &w, wt, &o, rows, n, k);
-                    if wt == WType::I8 {
-                        m.scale = Some(&scale);
+            for &(kname, kernel) in kernels {
+                let ms = time(reps, || {
+                    let mut rec = g.recorder();
+                    for _ in 0..reps_n {
+                        let mut m = Gemv::new(&x, &w, wt, &o, rows, n, k);
+                        if wt == WType::I8 {
+                            m.scale = Some(&scale);
+                        }
+                        if norm {
+                            m.norm = Some((&gb, 0, 1e-5));
+                        }
+                        m.kernel = Some(kernel);
+                        m.record(g, &mut rec)?;
                     }
-                    m.record(g, &mut rec)?;
-                }
-                let mut v = Vec::new();
-                let mut st = gpu::Staging::default();
-                g.submit_read(rec, &o, 0, 1, &mut v, &mut st)?;
-                Ok(())
-            })? / reps_n as f64;
-            out(format!(
-                "op=gemv wtype={} rows={rows} n={n} k={k} ms={ms:.4} gbps={:.1}",
-                wt.name(),
-                wbytes as f64 / ms / 1e6
-            ));
+                    let mut v = Vec::new();
+                    let mut st = gpu::Staging::default();
+                    g.submit_read(rec, &o, 0, 1, &mut v, &mut st)?;
+                    Ok(())
+                })? / reps_n as f64;
+                out(format!(
+                    "op=gemv kernel={kname} wtype={} rows={rows} n={n} k={k} norm={} ms={ms:.4} gbps={:.1}",
+                    wt.name(),
+                    u8::from(norm),
+                    wbytes as f64 / ms / 1e6
+                ));
+            }
         }
     }
     // Flash-decoding cross-attention: 5 beams of one window, heads of 64.
@@ -199,15 +229,55 @@ fn ops(g: &Gpu, reps: usize, small: bool) -> Res<()> {
 /// beam 5) with its split-K, and flash attention over 1500 frames.
 fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
     let (m, n, k) = (1500, 4 * d, d);
-    let xh = g.alloc((m * k * 2) as u64, "xh")?;
+    // Deterministic values in [-1, 1) so that the kernels' outputs can be
+    // compared with each other (zeros would agree whatever a kernel did).
+    let vals = |len: usize, seed: u64| -> Vec<half::f16> {
+        let mut st = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                half::f16::from_f32((st >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+            })
+            .collect()
+    };
+    let xh = g.upload(bytemuck::cast_slice(&vals(m * k, 1)), "xh")?;
     let oh = g.alloc((m * n * 2) as u64, "oh")?;
-    let wh = g.alloc((n * k * 2) as u64, "wh")?;
-    for (name, kind) in [("tile8", Kernel::Tile8), ("coop", Kernel::Coop)] {
+    let wh = g.upload(bytemuck::cast_slice(&vals(n * k, 2)), "wh")?;
+    let read_out = || -> Res<Vec<f32>> {
+        let words = g.read(&oh, 0, (m * n).div_ceil(2))?;
+        let h: &[half::f16] = bytemuck::cast_slice(&words);
+        Ok(h[..m * n].iter().map(|v| v.to_f32()).collect())
+    };
+    let mut kinds = vec![
+        ("tile8".to_string(), Kernel::Tile8),
+        ("coop".to_string(), Kernel::Coop),
+    ];
+    // The generated matrix-core tilings (ops/coop_tiled.rs), each checked
+    // against the first kernel's output before its time counts.
+    match g.subgroup_size.filter(|_| g.coop16) {
+        Some(sg) => {
+            for cfg in TileCfg::sweep(sg) {
+                if cfg.fits(g) {
+                    kinds.push((format!("coop_tiled:{}", cfg.name()), Kernel::CoopTiled(cfg)));
+                } else {
+                    out(format!("op=gemm kernel=coop_tiled:{} skipped=does_not_fit", cfg.name()));
+                }
+            }
+        }
+        None => out(format!(
+            "op=gemm kernel=coop_tiled skipped=no_f16_cooperative_matrices_with_a_fixed_subgroup_size subgroup_size={:?}",
+            g.subgroup_size
+        )),
+    }
+    let mut first: Option<Vec<f32>> = None;
+    for (name, kind) in kinds {
         if kind == Kernel::Coop && !g.coop16 {
             out("op=gemm kernel=coop skipped=no_f16_cooperative_matrices".to_string());
             continue;
         }
-        let ms = time(reps, || {
+        let run = || -> Res<()> {
             let mut rec = g.recorder();
             let mut mm = MatMul::new(&xh, &wh, WType::F16, &oh, m, n, k);
             mm.xt = WType::F16;
@@ -217,11 +287,29 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
             let mut v = Vec::new();
             g.submit_read(rec, &oh, 0, 1, &mut v, &mut gpu::Staging::default())?;
             Ok(())
-        })?;
+        };
+        // A kernel that fails to build or run is reported and skipped.
+        if let Err(e) = run() {
+            out(format!("op=gemm kernel={name} error={:?}", e.to_string()));
+            continue;
+        }
+        let got = read_out()?;
+        let diff = match &first {
+            Some(want) => got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max),
+            None => 0.0,
+        };
+        let ms = time(reps, run)?;
         out(format!(
-            "op=gemm kernel={name} act=f16 wtype=f16 m={m} n={n} k={k} ms={ms:.3} gflops={:.1}",
+            "op=gemm kernel={name} act=f16 wtype=f16 m={m} n={n} k={k} ms={ms:.3} gflops={:.1} max_abs_diff_vs_first={diff:.4}",
             2.0 * (m * n * k) as f64 / ms / 1e6
         ));
+        if first.is_none() {
+            first = Some(got);
+        }
     }
     let rows = 40;
     let x = g.alloc((rows * k * 4) as u64, "x")?;
@@ -342,10 +430,14 @@ fn model(dir: &str, args: &[String]) -> Res<()> {
     let total = enc_ms + per.iter().sum::<f64>();
     let hp = m.hparams;
     out(format!(
-        "model={dir} d={} layers={} compute={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
+        "model={dir} d={} layers={} compute={} coop_tiles={} gemv={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
         hp.d_model,
         hp.decoder_layers,
         vk.precision().name(),
+        // The candidates under test (device-check.sh's `*-candidates`
+        // steps); a tiling that does not fit the adapter is not used.
+        std::env::var("VKW_COOP_TILES").unwrap_or_else(|_| "default".into()),
+        std::env::var("VKW_GEMV").unwrap_or_else(|_| "staged".into()),
         pct(&mut per.clone(), 0.5),
         pct(&mut per, 0.95),
         total / 30_000.0

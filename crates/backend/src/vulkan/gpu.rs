@@ -197,6 +197,17 @@ pub struct Gpu {
     /// The adapter multiplies f16 × f16 → f32 16×16 cooperative matrices
     /// in subgroups (matrix cores), enabled on this device.
     pub coop16: bool,
+    /// The adapter's subgroup size where it has one fixed size (NVIDIA's
+    /// 32), else `None` (a range: AMD, Intel; or no subgroups).
+    pub subgroup_size: Option<u32>,
+    /// The matrix-core tiling chosen with `VKW_COOP_TILES` (read, never
+    /// set, when the device opens; `ops/coop_tiled.rs`), where it fits this
+    /// adapter; `None`: `ops/coop.wgsl`.
+    pub coop_tiles: Option<crate::vulkan::ops::coop_tiled::TileCfg>,
+    /// The decoder's few-row matmuls read their inputs in place (`direct`
+    /// in `ops/gemv.wgsl`) instead of staging them: `VKW_GEMV=direct`,
+    /// read when the device opens, until a GPU measurement decides.
+    pub gemv_direct: bool,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<(&'static str, String), Arc<Kernel>>>,
     /// One bind group layout per binding list, shared by every kernel with
@@ -385,18 +396,43 @@ impl Gpu {
             };
             (cache, file)
         });
-        Ok(Self {
+        let info = adapter.get_info();
+        let subgroup_size = (desc.subgroups && info.subgroup_min_size == info.subgroup_max_size)
+            .then_some(info.subgroup_max_size);
+        let mut gpu = Self {
             device,
             queue,
             desc,
             f16,
             coop16,
+            subgroup_size,
+            coop_tiles: None,
+            gemv_direct: false,
             limits,
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             profiler: profile.then(|| Mutex::new(Profiler::default())),
             pcache,
-        })
+        };
+        // A matrix-core tiling to try instead of coop.wgsl (the device
+        // check's sweep names the candidates); one that does not fit this
+        // adapter leaves coop.wgsl in place.
+        if let Ok(v) = std::env::var("VKW_COOP_TILES") {
+            let sg = gpu.subgroup_size.unwrap_or(32);
+            let cfg = crate::vulkan::ops::coop_tiled::TileCfg::parse(&v, sg)
+                .map_err(|e| BackendError::Device(format!("VKW_COOP_TILES: {e}")))?;
+            gpu.coop_tiles = cfg.fits(&gpu).then_some(cfg);
+        }
+        match std::env::var("VKW_GEMV").as_deref() {
+            Err(_) | Ok("" | "staged") => {}
+            Ok("direct") => gpu.gemv_direct = true,
+            Ok(v) => {
+                return Err(BackendError::Device(format!(
+                    "VKW_GEMV={v:?}: use staged (the default) or direct"
+                )))
+            }
+        }
+        Ok(gpu)
     }
 
     /// Whether compiled pipelines are kept in a file across runs.
@@ -959,6 +995,11 @@ impl Gpu {
     /// Bytes of workgroup memory a kernel may use on this device.
     pub fn max_workgroup_bytes(&self) -> u64 {
         u64::from(self.limits.max_compute_workgroup_storage_size)
+    }
+
+    /// Invocations a workgroup may have on this device.
+    pub fn max_workgroup_invocations(&self) -> u32 {
+        self.limits.max_compute_invocations_per_workgroup
     }
 
     /// Map the first `bytes` of `stage` (after the submitted copy into it)

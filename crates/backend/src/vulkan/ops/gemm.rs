@@ -13,7 +13,7 @@
 //! Operands: x as f32 or f16 activations, weights f32/f16/int8 (row
 //! scales), output f32 or f16; float32 accumulation everywhere.
 
-use super::{acts, coop, kernel, traffic, u, with_wtype, WType, GELU_WGSL};
+use super::{acts, coop, coop_tiled, kernel, traffic, u, with_wtype, WType, GELU_WGSL};
 use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
@@ -53,6 +53,8 @@ pub enum Kernel {
     Skinny,
     /// Cooperative matrices (f16×f16→f32 16×16).
     Coop,
+    /// Cooperative matrices with a generated tiling (`coop_tiled.rs`).
+    CoopTiled(coop_tiled::TileCfg),
 }
 
 /// One product; built by `MatMul`.
@@ -169,8 +171,19 @@ impl Gemm<'_> {
         });
         let out_bytes = m * n * self.ot.size() * (1 + usize::from(self.p.flags & 4 != 0));
         traffic(m * k * self.xt.size() + n * k * self.wt.size() + out_bytes);
-        if kind == Kernel::Coop {
-            return coop::record(gpu, rec, self);
+        match kind {
+            // A tiling chosen with VKW_COOP_TILES (read when the device
+            // opened) replaces coop.wgsl where it fits these operands.
+            Kernel::Coop => match &gpu.coop_tiles {
+                Some(cfg)
+                    if self.force.is_none() && coop_tiled::usable(gpu, cfg, self.xt, self.wt) =>
+                {
+                    return coop_tiled::record(gpu, rec, self, cfg)
+                }
+                _ => return coop::record(gpu, rec, self),
+            },
+            Kernel::CoopTiled(cfg) => return coop_tiled::record(gpu, rec, self, &cfg),
+            _ => {}
         }
         let (xt, wt, ot) = (self.xt, self.wt, self.ot);
         let variant = format!("{}{}{}", xt.name(), wt.name(), ot.name());
@@ -193,7 +206,7 @@ impl Gemm<'_> {
                     ],
                 );
             }
-            Kernel::Skinny | Kernel::Coop => {
+            Kernel::Skinny | Kernel::Coop | Kernel::CoopTiled(_) => {
                 if m > SKINNY_ROWS {
                     return Err(BackendError::Shape(format!(
                         "gemm: {m} rows for the small-M kernel (at most {SKINNY_ROWS})"
@@ -344,6 +357,14 @@ pub(crate) mod tests {
     pub(crate) fn run_coop(m: usize, n: usize, k: usize) {
         run(m, n, k, WType::F16, WType::F16, WType::F32, Kernel::Coop, 1);
         run(m, n, k, WType::F16, WType::I8, WType::F16, Kernel::Coop, 1);
+    }
+
+    /// The generated matrix-core tiling `cfg`, f16 activations with f16 and
+    /// int8 weights.
+    pub(crate) fn run_tiled(cfg: &coop_tiled::TileCfg, m: usize, n: usize, k: usize) {
+        let kind = Kernel::CoopTiled(*cfg);
+        run(m, n, k, WType::F16, WType::F16, WType::F32, kind, 1);
+        run(m, n, k, WType::F16, WType::I8, WType::F16, kind, 1);
     }
 
     #[test]

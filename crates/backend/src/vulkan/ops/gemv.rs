@@ -90,10 +90,23 @@ pub struct Gemv<'a> {
     pub n: usize,
     /// Inner size (a multiple of 4).
     pub k: usize,
-    /// Kernel: one column per invocation (`Some(true)`), a team of 32 per
-    /// column (`Some(false)`), or by adapter (`None`: per column on
-    /// software Vulkan, see `gemv.wgsl`).
-    pub per_column: Option<bool>,
+    /// Kernel, or by adapter (`None`: `Direct` where the device was opened
+    /// with `VKW_GEMV=direct`, else per column on software Vulkan and
+    /// `Staged` on GPUs; see `gemv.wgsl`).
+    pub kernel: Option<GemvKernel>,
+}
+
+/// The entry points of `gemv.wgsl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemvKernel {
+    /// `main`: a team of 32 lanes per column, inputs staged in workgroup
+    /// memory a chunk at a time (what GPUs have run so far).
+    Staged,
+    /// `direct`: a team per column, inputs read where they lie, no barrier
+    /// in the loop (a candidate for GPUs, timed by the device check).
+    Direct,
+    /// `percol`: one column per invocation (software Vulkan).
+    PerColumn,
 }
 
 /// Whether `m` rows of inner size `k` from weight element `w_off` can use
@@ -135,7 +148,7 @@ impl<'a> Gemv<'a> {
             m,
             n,
             k,
-            per_column: None,
+            kernel: None,
         }
     }
 
@@ -238,13 +251,17 @@ impl<'a> Gemv<'a> {
             p.kv_vo = u("offset", kv.slots * kv.cap * kv.d)?;
         }
         let (wt, rows) = (self.wtype, self.m);
-        let per_column = self
-            .per_column
-            .unwrap_or(gpu.desc.kind == crate::any::DeviceKind::Cpu);
-        let (entry, cols) = if per_column {
-            ("percol", 64)
+        let which = self.kernel.unwrap_or(if gpu.gemv_direct {
+            GemvKernel::Direct
+        } else if gpu.desc.kind == crate::any::DeviceKind::Cpu {
+            GemvKernel::PerColumn
         } else {
-            ("main", 8)
+            GemvKernel::Staged
+        });
+        let (entry, cols) = match which {
+            GemvKernel::PerColumn => ("percol", 64),
+            GemvKernel::Staged => ("main", 8),
+            GemvKernel::Direct => ("direct", 8),
         };
         let k = kernel(
             gpu,
@@ -346,8 +363,12 @@ mod tests {
 
     #[allow(clippy::too_many_arguments)]
     fn run(m: usize, n: usize, k: usize, wt: WType, norm: bool, gelu: bool, acc: bool) {
-        for per_column in [false, true] {
-            run_one(m, n, k, wt, norm, gelu, acc, per_column);
+        for kernel in [
+            GemvKernel::Staged,
+            GemvKernel::Direct,
+            GemvKernel::PerColumn,
+        ] {
+            run_one(m, n, k, wt, norm, gelu, acc, kernel);
         }
     }
 
@@ -360,7 +381,7 @@ mod tests {
         norm: bool,
         gelu: bool,
         acc: bool,
-        per_column: bool,
+        kernel: GemvKernel,
     ) {
         let Some(g) = gpu() else { return };
         if wt == WType::F16 && !g.f16 {
@@ -397,7 +418,7 @@ mod tests {
         mm.norm = norm.then_some((&gbb, 0, 1e-5));
         mm.gelu = gelu;
         mm.accumulate = acc;
-        mm.per_column = Some(per_column);
+        mm.kernel = Some(kernel);
         let mut rec = g.recorder();
         mm.record(&g, &mut rec).unwrap();
         g.submit(rec).unwrap();
@@ -406,7 +427,7 @@ mod tests {
             &got,
             &want,
             3e-5 * (k as f32).sqrt(),
-            &format!("gemv {m}x{n}x{k} {wt:?} norm {norm} per column {per_column}"),
+            &format!("gemv {m}x{n}x{k} {wt:?} norm {norm} kernel {kernel:?}"),
         );
     }
 
@@ -430,6 +451,12 @@ mod tests {
 
     #[test]
     fn qkv_epilogue_appends_to_the_cache() {
+        for kernel in [GemvKernel::Staged, GemvKernel::Direct] {
+            qkv_append(kernel);
+        }
+    }
+
+    fn qkv_append(kernel: GemvKernel) {
         let Some(g) = gpu() else { return };
         // 2 sequences × 1 token, d = 8, cache of 3 slots × 4 positions.
         let (d, seqs, cap, slots, base) = (8, 2, 4, 3, 2);
@@ -441,7 +468,7 @@ mod tests {
         let ob = g.alloc((m * n * 4) as u64, "o").unwrap();
         let cb = g.alloc((2 * slots * cap * d * 4) as u64, "c").unwrap();
         let mut mm = Gemv::new(&xb, &wb, WType::F32, &ob, m, n, k);
-        mm.per_column = Some(false);
+        mm.kernel = Some(kernel);
         mm.kv = Some(KvAppend {
             cache: &cb,
             cap,

@@ -4,7 +4,9 @@
 // read as 4-vectors. `main` (GPUs): a workgroup owns 8 weight rows (output
 // columns), one per team of 32 lanes, each lane reading every 32nd 4-vector
 // of the row (two loads in flight per chunk, coalesced across the team),
-// and the team's partial sums are reduced in workgroup memory. `percol`
+// and the team's partial sums are reduced in workgroup memory. `direct`
+// (GPUs, a candidate to replace `main`, see below) keeps `main`'s layout
+// but reads the inputs from the buffer instead of staging them. `percol`
 // (software Vulkan, whose invocations are CPU SIMD lanes and whose barriers
 // are costly): each invocation owns one column and reads its whole row, so
 // there is no reduction and one barrier per chunk. Epilogue: int8
@@ -89,29 +91,55 @@ fn epilogue(r: u32, c: u32, acc: f32) {
     }
 }
 
+// LayerNorm statistics of every row into `stat`, two passes as the CPU's
+// (256 invocations, teams of 32 lanes).
+fn row_stats(t: u32) {
+    let team = t >> 5u;
+    let lane = t & 31u;
+    for (var r0 = 0u; r0 < ROWS; r0 = r0 + 8u) {
+        let r = r0 + team;
+        let xo = p.x_off + r * p.ldx;
+        var s = 0.0;
+        if (r < ROWS) { for (var k = lane; k < p.k; k = k + 32u) { s = s + x[xo + k]; } }
+        let mean = team_sum(t, s) / f32(p.k);
+        var v = 0.0;
+        if (r < ROWS) {
+            for (var k = lane; k < p.k; k = k + 32u) { let c = x[xo + k] - mean; v = v + c * c; }
+        }
+        let inv = 1.0 / sqrt(team_sum(t, v) / f32(p.k) + p.eps);
+        if (r < ROWS && lane == 0u) { stat[r] = vec2<f32>(mean, inv); }
+    }
+    workgroupBarrier();
+}
+
+// Sum each team's 32 partial sums of every row and run the epilogue on
+// the workgroup's 8 columns from col0.
+fn reduce_store(t: u32, col0: u32, acc: ptr<function, array<f32, ROWS>>) {
+    let lane = t & 31u;
+    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, (*acc)[r]); }
+    workgroupBarrier();
+    for (var s = 16u; s > 0u; s = s >> 1u) {
+        if (lane < s) {
+            for (var r = 0u; r < ROWS; r = r + 1u) {
+                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + s));
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = t; i < 8u * ROWS; i = i + 256u) {
+        let c = col0 + i % 8u;
+        let r = i / 8u;
+        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % 8u) * 32u)); }
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let team = t >> 5u;
     let lane = t & 31u;
     let col0 = (wg.x + wg.y * GRID_X) * 8u;
     let col = col0 + team;
-    if ((p.flags & FLAG_NORM) != 0u) {
-        // LayerNorm statistics of every row, two passes as the CPU's.
-        for (var r0 = 0u; r0 < ROWS; r0 = r0 + 8u) {
-            let r = r0 + team;
-            let xo = p.x_off + r * p.ldx;
-            var s = 0.0;
-            if (r < ROWS) { for (var k = lane; k < p.k; k = k + 32u) { s = s + x[xo + k]; } }
-            let mean = team_sum(t, s) / f32(p.k);
-            var v = 0.0;
-            if (r < ROWS) {
-                for (var k = lane; k < p.k; k = k + 32u) { let c = x[xo + k] - mean; v = v + c * c; }
-            }
-            let inv = 1.0 / sqrt(team_sum(t, v) / f32(p.k) + p.eps);
-            if (r < ROWS && lane == 0u) { stat[r] = vec2<f32>(mean, inv); }
-        }
-        workgroupBarrier();
-    }
+    if ((p.flags & FLAG_NORM) != 0u) { row_stats(t); }
     var acc: array<f32, ROWS>;
     let wrow = p.w_off4 + col * (p.k / 4u);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + KC) {
@@ -133,21 +161,65 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         }
         workgroupBarrier();
     }
-    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, acc[r]); }
-    workgroupBarrier();
-    for (var s = 16u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < ROWS; r = r + 1u) {
-                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + s));
-            }
+    reduce_store(t, col0, &acc);
+}
+
+fn x4(r: u32, k: u32) -> vec4<f32> {
+    let i = p.x_off + r * p.ldx + k;
+    return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+}
+
+// γ (`o` = 0) or β (`o` = k) of the LayerNorm at columns k .. k + 4.
+fn gb4(o: u32, k: u32) -> vec4<f32> {
+    let i = p.g_off + o + k;
+    return vec4<f32>(gb[i], gb[i + 1u], gb[i + 2u], gb[i + 3u]);
+}
+
+// acc[r] += w · norm(x[r, k .. k + 4]) for every row (γ, β read once).
+fn fma_rows(acc: ptr<function, array<f32, ROWS>>, w: vec4<f32>, k: u32) {
+    if ((p.flags & FLAG_NORM) != 0u) {
+        let g = gb4(0u, k);
+        let b = gb4(p.k, k);
+        for (var r = 0u; r < ROWS; r = r + 1u) {
+            (*acc)[r] = (*acc)[r] + dot(w, (x4(r, k) - stat[r].x) * stat[r].y * g + b);
         }
-        workgroupBarrier();
+    } else {
+        for (var r = 0u; r < ROWS; r = r + 1u) { (*acc)[r] = (*acc)[r] + dot(w, x4(r, k)); }
     }
-    for (var i = t; i < 8u * ROWS; i = i + 256u) {
-        let c = col0 + i % 8u;
-        let r = i / 8u;
-        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % 8u) * 32u)); }
+}
+
+// Inputs read where they lie (a candidate for GPUs, chosen by the device
+// check or VKW_GEMV=direct; see gemv.rs): the same 8 columns per workgroup
+// and team per column as `main`, but no staging: each lane reads its
+// 4-vectors of every row from the buffer (the 8 teams share them through
+// the cache) with the LayerNorm applied as it goes, so the loop over the
+// row has no barrier and four weight loads in flight per lane.
+@compute @workgroup_size(256)
+fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let team = t >> 5u;
+    let lane = t & 31u;
+    let col0 = (wg.x + wg.y * GRID_X) * 8u;
+    let col = col0 + team;
+    if ((p.flags & FLAG_NORM) != 0u) { row_stats(t); }
+    var acc: array<f32, ROWS>;
+    if (col < p.n) {
+        let wrow = p.w_off4 + col * (p.k / 4u);
+        let k4 = p.k / 4u;
+        var q = lane;
+        // Four weight 4-vectors in flight per lane, then the remainder.
+        for (; q + 96u < k4; q = q + 128u) {
+            let w0 = wl4(wrow + q);
+            let w1 = wl4(wrow + q + 32u);
+            let w2 = wl4(wrow + q + 64u);
+            let w3 = wl4(wrow + q + 96u);
+            fma_rows(&acc, w0, 4u * q);
+            fma_rows(&acc, w1, 4u * q + 128u);
+            fma_rows(&acc, w2, 4u * q + 256u);
+            fma_rows(&acc, w3, 4u * q + 384u);
+        }
+        for (; q < k4; q = q + 32u) { fma_rows(&acc, wl4(wrow + q), 4u * q); }
     }
+    reduce_store(t, col0, &acc);
 }
 
 // One column per invocation, 64 columns per workgroup (see the top).

@@ -6,6 +6,7 @@ pub mod add;
 pub mod attn;
 pub mod conv1d;
 pub mod coop;
+pub mod coop_tiled;
 pub mod embed;
 pub mod flash;
 pub mod gelu;
