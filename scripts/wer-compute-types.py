@@ -61,9 +61,10 @@ def main() -> int:
             total = total + werlib.wer_counts(r[refk], hyp[p])
         print(f"set={a.set} files={len(files)} run={run} wer={100 * total.wer:.2f}% "
               f"ref_words={total.ref_words} wall_s={secs:.0f}", flush=True)
-    if len(runs) == 2:
-        same = sum(texts[runs[0]][p].split() == texts[runs[1]][p].split() for p in files)
-        print(f"set={a.set} identical_texts={same}/{len(files)}", flush=True)
+    # Every later run against the first (the reference run).
+    for run in runs[1:]:
+        same = sum(texts[runs[0]][p].split() == texts[run][p].split() for p in files)
+        print(f"set={a.set} {run} vs {runs[0]}: identical_texts={same}/{len(files)}", flush=True)
     return 0
 
 
