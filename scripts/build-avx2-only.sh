@@ -11,7 +11,7 @@
 # microkernels from a Cargo feature (`x86-v4`), not at run time. This script
 # copies the working tree (tracked files, uncommitted edits included) to
 # OUT/src, drops that feature from the two crates that enable it, and
-# builds the CLI and the backend's examples into OUT/target. Run the result
+# builds the CLI, the backend's examples and the live harness into OUT/target. Run the result
 # with VKW_CPU_ISA=avx2; it checks that no AVX-512 gemm kernel is linked in.
 #
 #   VKW_CPU_ISA=avx2 target/avx2-only/target/release/vkwhisper transcribe ...
@@ -32,6 +32,8 @@ for toml in crates/backend/Cargo.toml crates/vad/Cargo.toml; do
 done
 export CARGO_TARGET_DIR=$PWD/$out/target
 (cd "$src" && cargo build --release --locked -p vkwhisper-cli -p vkw-backend --examples --bin vkwhisper)
+# The live harness (docs/LIVE.md) for the live runs on this build.
+(cd "$src" && cargo build --release --locked -p vkwhisper --example live_harness)
 bin=$CARGO_TARGET_DIR/release/vkwhisper
 syms=$(nm -C "$bin") || { echo "build-avx2-only: nm (binutils) is needed to check the build" >&2; exit 1; }
 if ! grep -q 'gemm_f32::microkernel::fma' <<<"$syms" || grep -q 'gemm_f32::microkernel::avx512f' <<<"$syms"; then

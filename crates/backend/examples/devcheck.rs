@@ -330,36 +330,73 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
         "op=gemm kernel=skinny rows={rows} n={n} k={k} splits={splits} ms={ms:.4} gbps={:.1}",
         (n * k * 2) as f64 / ms / 1e6
     ));
+    // Encoder flash attention: attn.wgsl (SIMT), then the matrix-core
+    // candidate (attn_coop.wgsl, VKW_ENCODER_ATTN=coop) where it fits,
+    // checked against the SIMT output first.
     let (heads, dh) = (d / 64, 64);
-    let qkv = g.alloc((m * 3 * d * 2) as u64, "qkv")?;
+    let qkv = g.upload(bytemuck::cast_slice(&vals(m * 3 * d, 3)), "qkv")?;
     let ctx = g.alloc((m * d * 2) as u64, "ctx")?;
-    let ms = time(reps, || {
-        let mut rec = g.recorder();
-        Attn {
-            qkv: &qkv,
-            xt: WType::F16,
-            ld: 3 * d,
-            base: 0,
-            q_off: 0,
-            k_off: d,
-            v_off: 2 * d,
-            frames: m,
-            heads,
-            dh,
-            out: &ctx,
-            ot: WType::F16,
-            o_ld: d,
-            o_off: 0,
+    let attn = Attn {
+        qkv: &qkv,
+        xt: WType::F16,
+        ld: 3 * d,
+        base: 0,
+        q_off: 0,
+        k_off: d,
+        v_off: 2 * d,
+        frames: m,
+        heads,
+        dh,
+        out: &ctx,
+        ot: WType::F16,
+        o_ld: d,
+        o_off: 0,
+    };
+    let read_ctx = || -> Res<Vec<f32>> {
+        let words = g.read(&ctx, 0, (m * d).div_ceil(2))?;
+        let h: &[half::f16] = bytemuck::cast_slice(&words);
+        Ok(h[..m * d].iter().map(|v| v.to_f32()).collect())
+    };
+    let mut simt_out: Option<Vec<f32>> = None;
+    for kernel in ["simt", "coop"] {
+        if kernel == "coop" && !attn.fits_coop(g) {
+            out(format!(
+                "op=attn kernel=coop skipped=no_f16_cooperative_matrices_with_32_lane_subgroups subgroup_size={:?}",
+                g.subgroup_size
+            ));
+            continue;
         }
-        .record(g, &mut rec)?;
-        let mut v = Vec::new();
-        g.submit_read(rec, &ctx, 0, 1, &mut v, &mut gpu::Staging::default())?;
-        Ok(())
-    })?;
-    out(format!(
-        "op=attn frames={m} heads={heads} dh={dh} act=f16 ms={ms:.3} gflops={:.1}",
-        4.0 * (heads * m * m * dh) as f64 / ms / 1e6
-    ));
+        let run = || -> Res<()> {
+            let mut rec = g.recorder();
+            if kernel == "coop" {
+                attn.record_coop(g, &mut rec)?;
+            } else {
+                attn.record_simt(g, &mut rec)?;
+            }
+            let mut v = Vec::new();
+            g.submit_read(rec, &ctx, 0, 1, &mut v, &mut gpu::Staging::default())?;
+            Ok(())
+        };
+        if let Err(e) = run() {
+            out(format!("op=attn kernel={kernel} error={:?}", e.to_string()));
+            continue;
+        }
+        let got = read_ctx()?;
+        let diff = simt_out.as_ref().map_or(0.0, |w| {
+            got.iter()
+                .zip(w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max)
+        });
+        let ms = time(reps, run)?;
+        out(format!(
+            "op=attn kernel={kernel} frames={m} heads={heads} dh={dh} act=f16 ms={ms:.3} gflops={:.1} max_abs_diff_vs_simt={diff:.4}",
+            4.0 * (heads * m * m * dh) as f64 / ms / 1e6
+        ));
+        if simt_out.is_none() {
+            simt_out = Some(got);
+        }
+    }
     Ok(())
 }
 
@@ -430,14 +467,15 @@ fn model(dir: &str, args: &[String]) -> Res<()> {
     let total = enc_ms + per.iter().sum::<f64>();
     let hp = m.hparams;
     out(format!(
-        "model={dir} d={} layers={} compute={} coop_tiles={} gemv={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
+        "model={dir} d={} layers={} compute={} coop_tiles={} gemv={} attn={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
         hp.d_model,
         hp.decoder_layers,
         vk.precision().name(),
         // The candidates under test (device-check.sh's `*-candidates`
         // steps); a tiling that does not fit the adapter is not used.
         std::env::var("VKW_COOP_TILES").unwrap_or_else(|_| "default".into()),
-        std::env::var("VKW_GEMV").unwrap_or_else(|_| "staged".into()),
+        std::env::var("VKW_GEMV").unwrap_or_else(|_| "default".into()),
+        std::env::var("VKW_ENCODER_ATTN").unwrap_or_else(|_| "default".into()),
         pct(&mut per.clone(), 0.5),
         pct(&mut per, 0.95),
         total / 30_000.0

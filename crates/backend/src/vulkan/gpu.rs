@@ -208,6 +208,10 @@ pub struct Gpu {
     /// in `ops/gemv.wgsl`) instead of staging them: `VKW_GEMV=direct`,
     /// read when the device opens, until a GPU measurement decides.
     pub gemv_direct: bool,
+    /// The encoder's flash attention on matrix cores (`ops/attn_coop.wgsl`)
+    /// where it fits: `VKW_ENCODER_ATTN=coop`, read when the device opens,
+    /// until a GPU measurement decides.
+    pub attn_coop: bool,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<(&'static str, String), Arc<Kernel>>>,
     /// One bind group layout per binding list, shared by every kernel with
@@ -408,6 +412,7 @@ impl Gpu {
             subgroup_size,
             coop_tiles: None,
             gemv_direct: false,
+            attn_coop: std::env::var("VKW_ENCODER_ATTN").is_ok_and(|v| v == "coop"),
             limits,
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),

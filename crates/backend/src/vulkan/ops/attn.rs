@@ -12,8 +12,12 @@ use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
 const SRC: &str = include_str!("attn.wgsl");
+const SRC_COOP: &str = include_str!("attn_coop.wgsl");
 /// Query rows per workgroup.
 const BQ: usize = 64;
+/// Workgroup memory of `attn_coop.wgsl`: K, V and P tiles (f16, rows of
+/// 72), the scores / P·V tile (f32) and a zero tile.
+const COOP_SHARED_BYTES: u64 = 3 * 64 * 72 * 2 + 64 * 64 * 4 + 256 * 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -91,11 +95,73 @@ impl Attn<'_> {
             && self.ot != WType::I8
     }
 
-    /// Record the dispatch.
+    /// Whether the matrix-core kernel (`attn_coop.wgsl`) takes this shape
+    /// on `gpu`: f16 activations, head width 64, f16 cooperative matrices
+    /// and subgroups of exactly 32 (four per workgroup, two lanes per row).
+    pub fn fits_coop(&self, gpu: &Gpu) -> bool {
+        self.fits()
+            && self.xt == WType::F16
+            && self.dh == 64
+            && gpu.coop16
+            && gpu.subgroup_size == Some(32)
+            && gpu.max_workgroup_bytes() >= COOP_SHARED_BYTES
+    }
+
+    /// The matrix-core kernel's source for output type `ot`.
+    pub fn coop_source(ot: WType) -> String {
+        acts(SRC_COOP, WType::F16, ot)
+    }
+
+    /// Record the dispatch: the matrix-core kernel where the device was
+    /// opened with `VKW_ENCODER_ATTN=coop` and it fits, else `attn.wgsl`.
     pub fn record(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
+        if gpu.attn_coop && self.fits_coop(gpu) {
+            return self.record_coop(gpu, rec);
+        }
+        self.record_simt(gpu, rec)
+    }
+
+    /// Record the matrix-core kernel (tests and the device check call it
+    /// directly; an error where [`Self::fits_coop`] is false).
+    pub fn record_coop(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
         if self.frames == 0 || self.heads == 0 {
             return Ok(());
         }
+        if !self.fits_coop(gpu) {
+            return Err(BackendError::Unsupported(format!(
+                "{}: no matrix-core attention for head width {} with {} activations (subgroup size {:?})",
+                gpu.desc.name,
+                self.dh,
+                self.xt.name(),
+                gpu.subgroup_size
+            )));
+        }
+        let p = self.params()?;
+        let ot = self.ot;
+        let k = kernel(
+            gpu,
+            "attn_coop",
+            ot.name(),
+            || Self::coop_source(ot),
+            "main",
+            &[Access::Read, Access::Write],
+        )?;
+        rec.dispatch(
+            &k,
+            &[self.qkv, self.out],
+            bytemuck::bytes_of(&p),
+            [
+                u("blocks", self.frames.div_ceil(BQ))?,
+                u("heads", self.heads)?,
+                1,
+            ],
+        );
+        traffic(self.frames * self.heads * self.dh * (3 * self.xt.size() + ot.size()));
+        Ok(())
+    }
+
+    /// Shape checks and the uniform shared by both kernels.
+    fn params(&self) -> Result<Params, BackendError> {
         if !self.fits() {
             return Err(BackendError::Shape(format!(
                 "attention: head width {} with unaligned columns or strides",
@@ -119,7 +185,7 @@ impl Attn<'_> {
             self.ot.size(),
             self.out.bytes,
         )?;
-        let p = Params {
+        Ok(Params {
             frames: u("frames", self.frames)?,
             ld: u("stride", self.ld)?,
             base: u("offset", self.base)?,
@@ -130,7 +196,16 @@ impl Attn<'_> {
             o_off: u("offset", self.o_off)?,
             scale: 1.0 / (self.dh as f32).sqrt(),
             pad: [0; 3],
-        };
+        })
+    }
+
+    /// Record `attn.wgsl`.
+    pub fn record_simt(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
+        if self.frames == 0 || self.heads == 0 {
+            return Ok(());
+        }
+        let p = self.params()?;
+        let d = self.heads * self.dh;
         let kt = key_tile(gpu, self.dh, self.xt);
         let (xt, ot, dh) = (self.xt, self.ot, self.dh);
         let k = kernel(
@@ -198,6 +273,10 @@ mod tests {
     }
 
     fn run(frames: usize, heads: usize, dh: usize, xt: WType, tol: f32) {
+        run_kernel(frames, heads, dh, xt, tol, false);
+    }
+
+    fn run_kernel(frames: usize, heads: usize, dh: usize, xt: WType, tol: f32, coop: bool) {
         let Some(g) = gpu() else { return };
         if xt == WType::F16 && !g.f16 {
             eprintln!("skipping f16 attention: adapter has no SHADER_F16");
@@ -238,15 +317,64 @@ mod tests {
             o_off: 0,
         };
         let mut rec = g.recorder();
-        a.record(&g, &mut rec).unwrap();
+        if coop {
+            a.record_coop(&g, &mut rec).unwrap();
+        } else {
+            a.record_simt(&g, &mut rec).unwrap();
+        }
         g.submit(rec).unwrap();
         let got = g.read(&ob, 0, frames * d).unwrap();
         assert_close(
             &got,
             &want,
             tol,
-            &format!("attention {frames}x{heads}x{dh} {xt:?}"),
+            &format!("attention {frames}x{heads}x{dh} {xt:?} coop {coop}"),
         );
+    }
+
+    /// The matrix-core kernel is valid WGSL for naga with the
+    /// cooperative-matrix, subgroup and f16 capabilities and translates to
+    /// SPIR-V: checked on every machine, since no software adapter runs it.
+    #[test]
+    fn coop_shader_validates_and_translates_to_spirv() {
+        for ot in [WType::F16, WType::F32] {
+            let src = Attn::coop_source(ot);
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+            let words = naga::back::spv::write_vec(
+                &module,
+                &info,
+                &naga::back::spv::Options::default(),
+                None,
+            )
+            .unwrap();
+            assert!(words.len() > 100);
+        }
+    }
+
+    /// On an adapter with f16 cooperative matrices and 32-lane subgroups:
+    /// the matrix-core kernel against the float64 reference, with a last
+    /// key tile and a last query block that are partial. The
+    /// probabilities are rounded to f16 before P·V (as on CUDA), hence the
+    /// looser bound. Skipped (with a message) elsewhere.
+    #[test]
+    fn coop_matches_naive_where_the_adapter_has_cooperative_matrices() {
+        let Some(g) = gpu() else { return };
+        if !(g.coop16 && g.subgroup_size == Some(32)) {
+            eprintln!(
+                "skipping the matrix-core attention: {} has no f16 cooperative matrices with 32-lane subgroups",
+                g.desc.name
+            );
+            return;
+        }
+        run_kernel(150, 3, 64, WType::F16, 4e-3, true);
+        run_kernel(1500, 1, 64, WType::F16, 4e-3, true);
     }
 
     #[test]
