@@ -209,8 +209,10 @@ step ops 120 "$DC" ops "$REPS" $OPS_SMALL
 # Candidates the ops step timed against the kernels that run by default
 # (issues 13/14): the fastest generated matrix-core tiling whose output
 # agrees with the first kernel's (f16 outputs of ~10: a few f16 ulps), the
-# few-row matmul reading its inputs in place, and the encoder's attention
-# on matrix cores (where it fits: f16 activations, 32-lane subgroups). The model runs of the
+# few-row matmul reading its inputs in place, the encoder's attention on
+# matrix cores (where it fits: f16 activations, 32-lane subgroups), and the
+# decoder's attention with shorter dependency chains (`fast`). The GPU
+# profile of the candidate runs splits their effects by kernel. The model runs of the
 # profiled shapes are repeated with them (`model-*-candidates`), so one
 # device call says whether to make them the default.
 COOP_BEST=$(awk '/op=gemm kernel=coop_tiled:/ && / ms=/ {
@@ -222,12 +224,12 @@ COOP_BEST=$(awk '/op=gemm kernel=coop_tiled:/ && / ms=/ {
     }
     if (name != "" && diff < 0.25 && (best == "" || ms < bms)) { best = name; bms = ms }
   } END { print best }' "$OUT/ops.txt" 2> /dev/null)
-echo "candidates: VKW_COOP_TILES=${COOP_BEST:-none} VKW_GEMV=direct VKW_ENCODER_ATTN=coop" | tee -a "$OUT/summary.txt"
+echo "candidates: VKW_COOP_TILES=${COOP_BEST:-none} VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast" | tee -a "$OUT/summary.txt"
 candidates() {
   if [ -n "$COOP_BEST" ]; then
-    VKW_COOP_TILES="$COOP_BEST" VKW_GEMV=direct VKW_ENCODER_ATTN=coop "$@"
+    VKW_COOP_TILES="$COOP_BEST" VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
   else
-    VKW_GEMV=direct VKW_ENCODER_ATTN=coop "$@"
+    VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
   fi
 }
 if [ -x "$DIST/backend-tests" ]; then
@@ -252,7 +254,10 @@ for shape in $SHAPES; do
     esac
     # GPU time per kernel (timestamp queries; slower, so a separate run).
     case " $PROFILE_SHAPES " in *" $shape "*)
-      VKW_GPU_PROFILE=1 step "profile-$shape-$ct" 120 "$DC" model "$m" "$ct" 5 8 1 ;;
+      VKW_GPU_PROFILE=1 step "profile-$shape-$ct" 120 "$DC" model "$m" "$ct" 5 8 1
+      if [ "$dtype" = float16 ]; then
+        VKW_GPU_PROFILE=1 candidates step "profile-$shape-$ct-candidates" 120 "$DC" model "$m" "$ct" 5 8 1
+      fi ;;
     esac
     if [ "$dtype" = float16 ]; then
       # Encoder traffic per window (recorded, not run): flash attention,

@@ -467,7 +467,7 @@ fn model(dir: &str, args: &[String]) -> Res<()> {
     let total = enc_ms + per.iter().sum::<f64>();
     let hp = m.hparams;
     out(format!(
-        "model={dir} d={} layers={} compute={} coop_tiles={} gemv={} attn={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
+        "model={dir} d={} layers={} compute={} coop_tiles={} gemv={} attn={} sdpa={} beam={beam} load_s={load:.2} encode_ms={enc_ms:.1} step_ms_p50={:.2} step_ms_p95={:.2} rtf_forced={:.4}",
         hp.d_model,
         hp.decoder_layers,
         vk.precision().name(),
@@ -476,6 +476,7 @@ fn model(dir: &str, args: &[String]) -> Res<()> {
         std::env::var("VKW_COOP_TILES").unwrap_or_else(|_| "default".into()),
         std::env::var("VKW_GEMV").unwrap_or_else(|_| "default".into()),
         std::env::var("VKW_ENCODER_ATTN").unwrap_or_else(|_| "default".into()),
+        std::env::var("VKW_SDPA").unwrap_or_else(|_| "default".into()),
         pct(&mut per.clone(), 0.5),
         pct(&mut per, 0.95),
         total / 30_000.0

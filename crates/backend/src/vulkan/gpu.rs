@@ -212,6 +212,9 @@ pub struct Gpu {
     /// where it fits: `VKW_ENCODER_ATTN=coop`, read when the device opens,
     /// until a GPU measurement decides.
     pub attn_coop: bool,
+    /// The decoder's attention with its loops' latency cut (`fast` in
+    /// `ops/sdpa.wgsl`): `VKW_SDPA=fast`, read when the device opens.
+    pub sdpa_fast: bool,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<(&'static str, String), Arc<Kernel>>>,
     /// One bind group layout per binding list, shared by every kernel with
@@ -413,6 +416,7 @@ impl Gpu {
             coop_tiles: None,
             gemv_direct: false,
             attn_coop: std::env::var("VKW_ENCODER_ATTN").is_ok_and(|v| v == "coop"),
+            sdpa_fast: std::env::var("VKW_SDPA").is_ok_and(|v| v == "fast"),
             limits,
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),

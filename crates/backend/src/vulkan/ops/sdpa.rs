@@ -97,8 +97,19 @@ pub struct Sdpa<'a> {
 }
 
 impl Sdpa<'_> {
-    /// Record the dispatch.
+    /// Record the dispatch: `main`, or `fast` where the device was opened
+    /// with `VKW_SDPA=fast` (a candidate, see `sdpa.wgsl`).
     pub fn record(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
+        self.record_with(gpu, rec, gpu.sdpa_fast)
+    }
+
+    /// Record the dispatch with entry point `fast` or `main`.
+    pub fn record_with(
+        &self,
+        gpu: &Gpu,
+        rec: &mut Recorder,
+        fast: bool,
+    ) -> Result<(), BackendError> {
         let kv = &self.kv;
         if self.rows == 0 {
             return Ok(());
@@ -190,7 +201,7 @@ impl Sdpa<'_> {
             "sdpa",
             "f32",
             || SRC.to_string(),
-            "main",
+            if fast { "fast" } else { "main" },
             &[
                 Access::Read,
                 Access::Read,
@@ -279,28 +290,32 @@ mod tests {
             out: &ob,
             scores: None,
         };
-        let mut rec = g.recorder();
-        s.record(&g, &mut rec).unwrap();
-        g.submit(rec).unwrap();
-        let got = g.read(&ob, 0, seqs * t * d).unwrap();
-        let mut want = vec![0f32; seqs * t * d];
-        for r in 0..seqs * t {
-            let (sq, i) = (r / t, r % t);
-            for h in 0..heads {
-                let k = |j: usize, c: usize| cache[sq * cap * d + j * d + h * dh + c];
-                let v = |j: usize, c: usize| cache[vo + sq * cap * d + j * d + h * dh + c];
-                let (o, _) = naive(
-                    &q[r * 3 * d + h * dh..],
-                    &k,
-                    &v,
-                    base + i + 1,
-                    dh,
-                    1.0 / (dh as f32).sqrt(),
-                );
-                want[r * d + h * dh..r * d + (h + 1) * dh].copy_from_slice(&o);
+        // `fast` first, on fresh (zeroed) buffers: a value it failed to
+        // write cannot be left over from `main`.
+        for fast in [true, false] {
+            let mut rec = g.recorder();
+            s.record_with(&g, &mut rec, fast).unwrap();
+            g.submit(rec).unwrap();
+            let got = g.read(&ob, 0, seqs * t * d).unwrap();
+            let mut want = vec![0f32; seqs * t * d];
+            for r in 0..seqs * t {
+                let (sq, i) = (r / t, r % t);
+                for h in 0..heads {
+                    let k = |j: usize, c: usize| cache[sq * cap * d + j * d + h * dh + c];
+                    let v = |j: usize, c: usize| cache[vo + sq * cap * d + j * d + h * dh + c];
+                    let (o, _) = naive(
+                        &q[r * 3 * d + h * dh..],
+                        &k,
+                        &v,
+                        base + i + 1,
+                        dh,
+                        1.0 / (dh as f32).sqrt(),
+                    );
+                    want[r * d + h * dh..r * d + (h + 1) * dh].copy_from_slice(&o);
+                }
             }
+            assert_close(&got, &want, 1e-5, &format!("self attention fast {fast}"));
         }
-        assert_close(&got, &want, 1e-5, "self attention");
     }
 
     #[test]
@@ -343,29 +358,34 @@ mod tests {
             out: &ob,
             scores: None,
         };
-        let mut rec = g.recorder();
-        s.record(&g, &mut rec).unwrap();
-        g.submit(rec).unwrap();
-        let got = g.read(&ob, 0, seqs * d).unwrap();
-        let mut want = vec![0f32; seqs * d];
-        for sq in 0..seqs {
-            for h in 0..heads {
-                let at =
-                    |j: usize, c: usize| (table[sq * cap + j] as usize * cap + j) * d + h * dh + c;
-                let k = |j: usize, c: usize| cache[at(j, c)];
-                let v = |j: usize, c: usize| cache[vo + at(j, c)];
-                let (o, _) = naive(
-                    &q[sq * 3 * d + h * dh..],
-                    &k,
-                    &v,
-                    base + 1,
-                    dh,
-                    1.0 / (dh as f32).sqrt(),
-                );
-                want[sq * d + h * dh..sq * d + (h + 1) * dh].copy_from_slice(&o);
+        // `fast` first, on fresh (zeroed) buffers: a value it failed to
+        // write cannot be left over from `main`.
+        for fast in [true, false] {
+            let mut rec = g.recorder();
+            s.record_with(&g, &mut rec, fast).unwrap();
+            g.submit(rec).unwrap();
+            let got = g.read(&ob, 0, seqs * d).unwrap();
+            let mut want = vec![0f32; seqs * d];
+            for sq in 0..seqs {
+                for h in 0..heads {
+                    let at = |j: usize, c: usize| {
+                        (table[sq * cap + j] as usize * cap + j) * d + h * dh + c
+                    };
+                    let k = |j: usize, c: usize| cache[at(j, c)];
+                    let v = |j: usize, c: usize| cache[vo + at(j, c)];
+                    let (o, _) = naive(
+                        &q[sq * 3 * d + h * dh..],
+                        &k,
+                        &v,
+                        base + 1,
+                        dh,
+                        1.0 / (dh as f32).sqrt(),
+                    );
+                    want[sq * d + h * dh..sq * d + (h + 1) * dh].copy_from_slice(&o);
+                }
             }
+            assert_close(&got, &want, 1e-5, &format!("history table fast {fast}"));
         }
-        assert_close(&got, &want, 1e-5, "history table");
     }
 
     #[test]
@@ -405,38 +425,42 @@ mod tests {
             out: &ob,
             scores: Some((&sb, 0)),
         };
-        let mut rec = g.recorder();
-        s.record(&g, &mut rec).unwrap();
-        g.submit(rec).unwrap();
-        let got = g.read(&ob, 0, seqs * t * d).unwrap();
-        let got_s = g.read(&sb, 0, heads * seqs * t * frames).unwrap();
-        let rows = seqs * t;
-        for r in 0..rows {
-            let w = map[r / t] as usize;
-            for h in 0..heads {
-                let base = w * frames * 2 * d;
-                let k = |j: usize, c: usize| kvv[base + j * 2 * d + h * dh + c];
-                let v = |j: usize, c: usize| kvv[base + j * 2 * d + d + h * dh + c];
-                let (o, raw) = naive(
-                    &q[r * d + h * dh..],
-                    &k,
-                    &v,
-                    frames,
-                    dh,
-                    1.0 / (dh as f32).sqrt(),
-                );
-                assert_close(
-                    &got[r * d + h * dh..r * d + (h + 1) * dh],
-                    &o,
-                    1e-5,
-                    "cross attention",
-                );
-                assert_close(
-                    &got_s[(h * rows + r) * frames..(h * rows + r + 1) * frames],
-                    &raw,
-                    1e-5,
-                    "scores",
-                );
+        // `fast` first, on fresh (zeroed) buffers: a value it failed to
+        // write cannot be left over from `main`.
+        for fast in [true, false] {
+            let mut rec = g.recorder();
+            s.record_with(&g, &mut rec, fast).unwrap();
+            g.submit(rec).unwrap();
+            let got = g.read(&ob, 0, seqs * t * d).unwrap();
+            let got_s = g.read(&sb, 0, heads * seqs * t * frames).unwrap();
+            let rows = seqs * t;
+            for r in 0..rows {
+                let w = map[r / t] as usize;
+                for h in 0..heads {
+                    let base = w * frames * 2 * d;
+                    let k = |j: usize, c: usize| kvv[base + j * 2 * d + h * dh + c];
+                    let v = |j: usize, c: usize| kvv[base + j * 2 * d + d + h * dh + c];
+                    let (o, raw) = naive(
+                        &q[r * d + h * dh..],
+                        &k,
+                        &v,
+                        frames,
+                        dh,
+                        1.0 / (dh as f32).sqrt(),
+                    );
+                    assert_close(
+                        &got[r * d + h * dh..r * d + (h + 1) * dh],
+                        &o,
+                        1e-5,
+                        "cross attention",
+                    );
+                    assert_close(
+                        &got_s[(h * rows + r) * frames..(h * rows + r + 1) * frames],
+                        &raw,
+                        1e-5,
+                        "scores",
+                    );
+                }
             }
         }
     }
