@@ -200,21 +200,9 @@ pub struct Gpu {
     /// The adapter's subgroup size where it has one fixed size (NVIDIA's
     /// 32), else `None` (a range: AMD, Intel; or no subgroups).
     pub subgroup_size: Option<u32>,
-    /// The matrix-core tiling chosen with `VKW_COOP_TILES` (read, never
-    /// set, when the device opens; `ops/coop_tiled.rs`), where it fits this
-    /// adapter; `None`: `ops/coop.wgsl`.
-    pub coop_tiles: Option<crate::vulkan::ops::coop_tiled::TileCfg>,
-    /// The decoder's few-row matmuls read their inputs in place (`direct`
-    /// in `ops/gemv.wgsl`) instead of staging them: `VKW_GEMV=direct`,
-    /// read when the device opens, until a GPU measurement decides.
-    pub gemv_direct: bool,
-    /// The encoder's flash attention on matrix cores (`ops/attn_coop.wgsl`)
-    /// where it fits: `VKW_ENCODER_ATTN=coop`, read when the device opens,
-    /// until a GPU measurement decides.
-    pub attn_coop: bool,
-    /// The decoder's attention with its loops' latency cut (`fast` in
-    /// `ops/sdpa.wgsl`): `VKW_SDPA=fast`, read when the device opens.
-    pub sdpa_fast: bool,
+    /// Kernels not yet measured on a GPU that the environment chose
+    /// (`candidates.rs`); the defaults otherwise.
+    pub candidates: super::candidates::Candidates,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<(&'static str, String), Arc<Kernel>>>,
     /// One bind group layout per binding list, shared by every kernel with
@@ -413,34 +401,14 @@ impl Gpu {
             f16,
             coop16,
             subgroup_size,
-            coop_tiles: None,
-            gemv_direct: false,
-            attn_coop: std::env::var("VKW_ENCODER_ATTN").is_ok_and(|v| v == "coop"),
-            sdpa_fast: std::env::var("VKW_SDPA").is_ok_and(|v| v == "fast"),
+            candidates: Default::default(),
             limits,
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             profiler: profile.then(|| Mutex::new(Profiler::default())),
             pcache,
         };
-        // A matrix-core tiling to try instead of coop.wgsl (the device
-        // check's sweep names the candidates); one that does not fit this
-        // adapter leaves coop.wgsl in place.
-        if let Ok(v) = std::env::var("VKW_COOP_TILES") {
-            let sg = gpu.subgroup_size.unwrap_or(32);
-            let cfg = crate::vulkan::ops::coop_tiled::TileCfg::parse(&v, sg)
-                .map_err(|e| BackendError::Device(format!("VKW_COOP_TILES: {e}")))?;
-            gpu.coop_tiles = cfg.fits(&gpu).then_some(cfg);
-        }
-        match std::env::var("VKW_GEMV").as_deref() {
-            Err(_) | Ok("" | "staged") => {}
-            Ok("direct") => gpu.gemv_direct = true,
-            Ok(v) => {
-                return Err(BackendError::Device(format!(
-                    "VKW_GEMV={v:?}: use staged (the default) or direct"
-                )))
-            }
-        }
+        gpu.candidates = super::candidates::Candidates::from_env(&gpu)?;
         Ok(gpu)
     }
 

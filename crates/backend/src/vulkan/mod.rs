@@ -4,6 +4,7 @@
 //! caches stay on the GPU; a decoder step is one command buffer and only
 //! its logits come back (spec §4.4–4.6, §7.1).
 
+pub mod candidates;
 mod decoder;
 mod encoder;
 pub mod gpu;

@@ -115,7 +115,7 @@ impl Attn<'_> {
     /// Record the dispatch: the matrix-core kernel where the device was
     /// opened with `VKW_ENCODER_ATTN=coop` and it fits, else `attn.wgsl`.
     pub fn record(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
-        if gpu.attn_coop && self.fits_coop(gpu) {
+        if gpu.candidates.attn_coop && self.fits_coop(gpu) {
             return self.record_coop(gpu, rec);
         }
         self.record_simt(gpu, rec)

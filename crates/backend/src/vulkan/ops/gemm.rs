@@ -174,7 +174,7 @@ impl Gemm<'_> {
         match kind {
             // A tiling chosen with VKW_COOP_TILES (read when the device
             // opened) replaces coop.wgsl where it fits these operands.
-            Kernel::Coop => match &gpu.coop_tiles {
+            Kernel::Coop => match &gpu.candidates.coop_tiles {
                 Some(cfg)
                     if self.force.is_none() && coop_tiled::usable(gpu, cfg, self.xt, self.wt) =>
                 {

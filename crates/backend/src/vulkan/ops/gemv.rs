@@ -251,7 +251,7 @@ impl<'a> Gemv<'a> {
             p.kv_vo = u("offset", kv.slots * kv.cap * kv.d)?;
         }
         let (wt, rows) = (self.wtype, self.m);
-        let which = self.kernel.unwrap_or(if gpu.gemv_direct {
+        let which = self.kernel.unwrap_or(if gpu.candidates.gemv_direct {
             GemvKernel::Direct
         } else if gpu.desc.kind == crate::any::DeviceKind::Cpu {
             GemvKernel::PerColumn

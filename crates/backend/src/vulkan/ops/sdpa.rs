@@ -100,7 +100,7 @@ impl Sdpa<'_> {
     /// Record the dispatch: `main`, or `fast` where the device was opened
     /// with `VKW_SDPA=fast` (a candidate, see `sdpa.wgsl`).
     pub fn record(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
-        self.record_with(gpu, rec, gpu.sdpa_fast)
+        self.record_with(gpu, rec, gpu.candidates.sdpa_fast)
     }
 
     /// Record the dispatch with entry point `fast` or `main`.
