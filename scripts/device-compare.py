@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The candidate kernels against the defaults, from one device-check output
+directory (scripts/device-check.sh writes it; docs/GPU.md, "Device check"):
+
+    scripts/device-compare.py OUT_DIR
+
+Prints, per line, default vs candidate and the ratio (> 1: the candidate is
+faster):
+  * ops.txt: the few-row matmul per shape (staged or percol vs direct), the
+    many-row matmul (coop vs every coop_tiled tiling that agreed with the
+    first kernel's output), the encoder attention (simt vs coop);
+  * model-*.txt vs model-*-candidates.txt: encoder ms per window and decoder
+    ms per step (p50);
+  * profile-*.txt vs profile-*-candidates.txt: GPU ms per op over the run;
+  * check-*-candidates.txt: whether the argmax still agrees with the CPU.
+Nothing here decides: a person reads it and changes a default.
+"""
+import re
+import sys
+from pathlib import Path
+
+
+def fields(line):
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a > 0 and b > 0 else "-"
+
+
+def ops(out: Path):
+    path = out / "ops.txt"
+    if not path.exists():
+        return
+    gemv, gemm, attn = {}, [], {}
+    for line in path.read_text().splitlines():
+        f = fields(line)
+        if "ms" not in f:
+            continue
+        ms = float(f["ms"])
+        if f.get("op") == "gemv":
+            key = (f["wtype"], f["rows"], f["n"], f["k"], f.get("norm", "0"))
+            gemv.setdefault(key, {})[f["kernel"]] = ms
+        elif f.get("op") == "gemm" and f.get("kernel", "").startswith("coop"):
+            gemm.append((f["kernel"], ms, float(f.get("max_abs_diff_vs_first", "0"))))
+        elif f.get("op") == "attn":
+            attn[f["kernel"]] = (ms, float(f.get("max_abs_diff_vs_simt", "0")))
+    print("== few-row matmul (ops.txt): default -> direct")
+    for key, ks in gemv.items():
+        base = ks.get("staged", ks.get("percol"))
+        if base is not None and "direct" in ks:
+            print(f"  {key[0]} rows={key[1]} n={key[2]} k={key[3]} norm={key[4]}: "
+                  f"{base:.4f} -> {ks['direct']:.4f} ms ({ratio(base, ks['direct'])})")
+    base = next((ms for name, ms, _ in gemm if name == "coop"), None)
+    if gemm:
+        print("== many-row matmul (ops.txt): coop -> tilings (max |diff| vs the first kernel)")
+        for name, ms, diff in gemm:
+            if name != "coop":
+                r = ratio(base, ms) if base else "-"
+                print(f"  {name}: {ms:.3f} ms ({r}), max |diff| {diff:.4f}")
+    if "simt" in attn and "coop" in attn:
+        (a, _), (b, d) = attn["simt"], attn["coop"]
+        print(f"== encoder attention (ops.txt): simt {a:.3f} -> coop {b:.3f} ms ({ratio(a, b)}), "
+              f"max |diff| {d:.4f}")
+
+
+def model(out: Path):
+    for cand in sorted(out.glob("model-*-candidates.txt")):
+        plain = out / cand.name.replace("-candidates", "")
+        if not plain.exists():
+            continue
+        a = fields(plain.read_text().splitlines()[0])
+        b = fields(cand.read_text().splitlines()[0])
+        name = plain.stem[len("model-"):]
+        for k in ("encode_ms", "step_ms_p50"):
+            if k in a and k in b:
+                print(f"== {name} {k}: {a[k]} -> {b[k]} ({ratio(float(a[k]), float(b[k]))})")
+
+
+def profile(out: Path):
+    pat = re.compile(r"gpu\[([^/\]]+)[^\]]*\]=([0-9.]+)ms")
+    for cand in sorted(out.glob("profile-*-candidates.txt")):
+        plain = out / cand.name.replace("-candidates", "")
+        if not plain.exists():
+            continue
+
+        def per_op(p):
+            tot = {}
+            for op, ms in pat.findall(p.read_text()):
+                tot[op] = tot.get(op, 0.0) + float(ms)
+            return tot
+
+        a, b = per_op(plain), per_op(cand)
+        print(f"== GPU ms per op over the profiled run, {plain.stem[len('profile-'):]}")
+        for op in sorted(set(a) | set(b), key=lambda o: -max(a.get(o, 0), b.get(o, 0))):
+            print(f"  {op}: {a.get(op, 0):.1f} -> {b.get(op, 0):.1f}")
+
+
+def checks(out: Path):
+    for cand in sorted(out.glob("check-*-candidates.txt")):
+        for line in cand.read_text().splitlines():
+            if "argmax_agree=" in line:
+                f = fields(line)
+                print(f"== {cand.stem}: argmax_agree={f['argmax_agree']} "
+                      f"max_abs_logit_diff={f.get('max_abs_logit_diff')}")
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: scripts/device-compare.py OUT_DIR (device-check.sh's output)", file=sys.stderr)
+        return 2
+    out = Path(sys.argv[1])
+    if not out.is_dir():
+        print(f"device-compare: {out} is not a directory (device-check.sh's OUT)", file=sys.stderr)
+        return 2
+    ops(out)
+    model(out)
+    profile(out)
+    checks(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
