@@ -30,7 +30,7 @@
 # is itself about 36 MB of the 64 MiB limit, so what is carried is the xz
 # archive (about 9 MB), unpacked on the device. Models are written on the device by the hidden
 # `vkwhisper synth-model`, never carried. Whole run: under 5 minutes
-# without anchors.
+# without anchors on the H200 before the candidate steps, which add about 1–2.
 #
 # Anchors (nothing can be fetched on the device machine; each runs only if
 # present, and says where its number came from):
