@@ -338,23 +338,10 @@ mod tests {
     #[test]
     fn coop_shader_validates_and_translates_to_spirv() {
         for ot in [WType::F16, WType::F32] {
-            let src = Attn::coop_source(ot);
-            let module = naga::front::wgsl::parse_str(&src)
-                .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-            let words = naga::back::spv::write_vec(
-                &module,
-                &info,
-                &naga::back::spv::Options::default(),
-                None,
-            )
-            .unwrap();
-            assert!(words.len() > 100);
+            crate::vulkan::ops::testutil::assert_valid_spirv(
+                &Attn::coop_source(ot),
+                &format!("attn_coop out {ot:?}"),
+            );
         }
     }
 

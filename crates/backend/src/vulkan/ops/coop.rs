@@ -7,9 +7,9 @@
 //! the CPU backend. Software Vulkan (lavapipe) has no cooperative matrices:
 //! there the SIMT kernels run and the test below skips with a message.
 
-use super::gemm::{dedupe_enable, Gemm};
+use super::gemm::{access, dedupe_enable, Gemm};
 use super::{acts, kernel, u, with_wtype, WType, GELU_WGSL};
-use crate::vulkan::gpu::{Access, Gpu, Recorder};
+use crate::vulkan::gpu::{Gpu, Recorder};
 use crate::BackendError;
 
 const SRC: &str = include_str!("coop.wgsl");
@@ -46,14 +46,7 @@ pub(crate) fn record(gpu: &Gpu, rec: &mut Recorder, g: &Gemm<'_>) -> Result<(), 
         &format!("{}{}{}", xt.name(), wt.name(), ot.name()),
         || source(xt, wt, ot),
         "main",
-        &[
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::Write,
-            Access::Write,
-        ],
+        &access(),
     )?;
     let mut p = g.p;
     p.splits = 1;
@@ -85,23 +78,10 @@ mod tests {
             (WType::F16, WType::F16, WType::F16),
             (WType::F16, WType::I8, WType::F32),
         ] {
-            let src = source(xt, wt, ot).replace("GRID_X", "32768u");
-            let module = naga::front::wgsl::parse_str(&src)
-                .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-            let words = naga::back::spv::write_vec(
-                &module,
-                &info,
-                &naga::back::spv::Options::default(),
-                None,
-            )
-            .unwrap();
-            assert!(words.len() > 100);
+            crate::vulkan::ops::testutil::assert_valid_spirv(
+                &source(xt, wt, ot),
+                &format!("coop {xt:?} {wt:?} {ot:?}"),
+            );
         }
     }
 

@@ -15,9 +15,9 @@
 //! blocks are assigned by subgroup index, so the number of subgroups in a
 //! workgroup must be known when the source is generated.
 
-use super::gemm::{dedupe_enable, Gemm};
+use super::gemm::{access, dedupe_enable, Gemm};
 use super::{acts, kernel, u, with_wtype, WType, GELU_WGSL};
-use crate::vulkan::gpu::{Access, Gpu, Recorder};
+use crate::vulkan::gpu::{Gpu, Recorder};
 use crate::BackendError;
 use std::fmt::Write as _;
 
@@ -338,14 +338,7 @@ pub(crate) fn record(
         &format!("{}{}{}/{}", xt.name(), wt.name(), ot.name(), cfg.name()),
         || cfg.source(xt, wt, ot),
         "main",
-        &[
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::Write,
-            Access::Write,
-        ],
+        &access(),
     )?;
     let mut p = g.p;
     p.splits = 1;
@@ -398,23 +391,10 @@ mod tests {
                     (WType::F16, WType::F16, WType::F16),
                     (WType::F16, WType::I8, WType::F32),
                 ] {
-                    let src = cfg.source(xt, wt, ot).replace("GRID_X", "32768u");
-                    let module = naga::front::wgsl::parse_str(&src)
-                        .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
-                    let info = naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::all(),
-                    )
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{}: {e:?}", cfg.name()));
-                    let words = naga::back::spv::write_vec(
-                        &module,
-                        &info,
-                        &naga::back::spv::Options::default(),
-                        None,
-                    )
-                    .unwrap();
-                    assert!(words.len() > 100);
+                    crate::vulkan::ops::testutil::assert_valid_spirv(
+                        &cfg.source(xt, wt, ot),
+                        &format!("{} (subgroup {sg}) {xt:?} {wt:?} {ot:?}", cfg.name()),
+                    );
                 }
             }
         }

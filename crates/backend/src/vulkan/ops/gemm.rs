@@ -144,7 +144,9 @@ pub(crate) fn dedupe_enable(src: &str) -> String {
         .join("\n")
 }
 
-fn access() -> [Access; 6] {
+/// The bindings of the many-row matmuls (`gemm.wgsl`, `coop.wgsl`,
+/// `coop_tiled.wgsl`): x, W, bias, scales read; out, split-K partials written.
+pub(crate) fn access() -> [Access; 6] {
     [
         Access::Read,
         Access::Read,

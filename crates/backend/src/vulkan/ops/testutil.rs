@@ -59,6 +59,26 @@ pub fn upload_weight(g: &Gpu, w: &[f32], wt: WType) -> (Buf, Vec<f32>) {
     }
 }
 
+/// Fail unless `src` is valid WGSL for naga with every capability
+/// (cooperative matrices, subgroups, f16) and translates to SPIR-V: the
+/// check kernels get on machines whose adapters cannot run them.
+/// `GRID_X` (filled in when a kernel is built) is substituted first.
+pub fn assert_valid_spirv(src: &str, what: &str) {
+    let src = super::grid_consts(src);
+    let module = naga::front::wgsl::parse_str(&src)
+        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let words =
+        naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    assert!(words.len() > 100, "{what}: {} SPIR-V words", words.len());
+}
+
 /// Fail unless every `|got − want| ≤ tol · max(1, |want|)`.
 pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
