@@ -124,10 +124,21 @@ impl Attn<'_> {
     /// Record the matrix-core kernel (tests and the device check call it
     /// directly; an error where [`Self::fits_coop`] is false).
     pub fn record_coop(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
+        self.record_with(gpu, rec, true)
+    }
+
+    /// Record `attn.wgsl`.
+    pub fn record_simt(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
+        self.record_with(gpu, rec, false)
+    }
+
+    /// Record either kernel: both take the same uniform, bindings and grid
+    /// (one workgroup per 64 query rows and head).
+    fn record_with(&self, gpu: &Gpu, rec: &mut Recorder, coop: bool) -> Result<(), BackendError> {
         if self.frames == 0 || self.heads == 0 {
             return Ok(());
         }
-        if !self.fits_coop(gpu) {
+        if coop && !self.fits_coop(gpu) {
             return Err(BackendError::Unsupported(format!(
                 "{}: no matrix-core attention for head width {} with {} activations (subgroup size {:?})",
                 gpu.desc.name,
@@ -137,15 +148,32 @@ impl Attn<'_> {
             )));
         }
         let p = self.params()?;
-        let ot = self.ot;
-        let k = kernel(
-            gpu,
-            "attn_coop",
-            ot.name(),
-            || Self::coop_source(ot),
-            "main",
-            &[Access::Read, Access::Write],
-        )?;
+        let (xt, ot, dh) = (self.xt, self.ot, self.dh);
+        let access = [Access::Read, Access::Write];
+        let k = if coop {
+            kernel(
+                gpu,
+                "attn_coop",
+                ot.name(),
+                || Self::coop_source(ot),
+                "main",
+                &access,
+            )?
+        } else {
+            let kt = key_tile(gpu, dh, xt);
+            kernel(
+                gpu,
+                "attn",
+                &format!("{}{}/dh{dh}/kt{kt}", xt.name(), ot.name()),
+                || {
+                    acts(SRC, xt, ot)
+                        .replace("HEAD_DIM", &format!("{dh}u"))
+                        .replace("KEY_TILE", &format!("{kt}u"))
+                },
+                "main",
+                &access,
+            )?
+        };
         rec.dispatch(
             &k,
             &[self.qkv, self.out],
@@ -156,7 +184,7 @@ impl Attn<'_> {
                 1,
             ],
         );
-        traffic(self.frames * self.heads * self.dh * (3 * self.xt.size() + ot.size()));
+        traffic(self.frames * self.heads * dh * (3 * xt.size() + ot.size()));
         Ok(())
     }
 
@@ -197,41 +225,6 @@ impl Attn<'_> {
             scale: 1.0 / (self.dh as f32).sqrt(),
             pad: [0; 3],
         })
-    }
-
-    /// Record `attn.wgsl`.
-    pub fn record_simt(&self, gpu: &Gpu, rec: &mut Recorder) -> Result<(), BackendError> {
-        if self.frames == 0 || self.heads == 0 {
-            return Ok(());
-        }
-        let p = self.params()?;
-        let d = self.heads * self.dh;
-        let kt = key_tile(gpu, self.dh, self.xt);
-        let (xt, ot, dh) = (self.xt, self.ot, self.dh);
-        let k = kernel(
-            gpu,
-            "attn",
-            &format!("{}{}/dh{dh}/kt{kt}", xt.name(), ot.name()),
-            || {
-                acts(SRC, xt, ot)
-                    .replace("HEAD_DIM", &format!("{dh}u"))
-                    .replace("KEY_TILE", &format!("{kt}u"))
-            },
-            "main",
-            &[Access::Read, Access::Write],
-        )?;
-        rec.dispatch(
-            &k,
-            &[self.qkv, self.out],
-            bytemuck::bytes_of(&p),
-            [
-                u("blocks", self.frames.div_ceil(BQ))?,
-                u("heads", self.heads)?,
-                1,
-            ],
-        );
-        traffic(self.frames * d * (3 * xt.size() + ot.size()));
-        Ok(())
     }
 }
 
