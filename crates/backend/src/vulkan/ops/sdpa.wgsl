@@ -30,11 +30,13 @@ var<workgroup> qs: array<f32, 256>;
 var<workgroup> red: array<f32, 64>;
 var<workgroup> slots: array<u32, 1536>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let r = wg.x + wg.y * GRID_X;
-    let h = wg.z;
-    if (r >= p.rows) { return; }
+// What both entry points derive from query row r (< p.rows) and head h:
+// the sequence's slot (own or window map), the keys the row sees, where
+// its keys and values start, and its history-table row. Also stages the query
+// into `qs` (the caller's barrier follows).
+struct Row { slot: u32, n: u32, kb: u32, vb: u32, tb: u32 }
+
+fn row_of(r: u32, h: u32, t: u32) -> Row {
     let seq = r / p.t;
     let i = r % p.t;
     var slot = seq;
@@ -42,24 +44,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var n = p.lk;
     if (p.causal != 0u) { n = min(p.base + i + 1u, p.lk); }
     let qb = p.q_off + r * p.q_stride + h * p.dh;
-    let kb = p.k_off + h * p.dh;
-    let vb = p.v_off + h * p.dh;
-    let tb = seq * p.tcap;
     for (var c = t; c < p.dh; c = c + 64u) { qs[c] = q[qb + c]; }
-    workgroupBarrier();
-    var mx = -3.4028235e38;
-    for (var j = t; j < n; j = j + 64u) {
-        var s = 0.0;
-        var sj = slot;
-        if (p.use_map == 2u) { sj = map[tb + j]; }
-        let kr = kb + sj * p.slot_stride + j * p.kv_stride;
-        for (var c = 0u; c < p.dh; c = c + 1u) { s = fma(qs[c], kv[kr + c], s); }
-        s = s * p.scale;
-        sc[j] = s;
-        mx = max(mx, s);
-        if (p.scores != 0u) { sc_out[p.s_off + (h * p.rows + r) * p.lk + j] = s; }
-    }
-    red[t] = mx;
+    return Row(slot, n, p.k_off + h * p.dh, p.v_off + h * p.dh, seq * p.tcap);
+}
+
+// The slot holding key j of the row (per key through the history table).
+fn key_slot(w: Row, j: u32) -> u32 {
+    if (p.use_map == 2u) { return map[w.tb + j]; }
+    return w.slot;
+}
+
+// The maximum / the sum of every invocation's `v` over the 64 of the workgroup.
+fn wg_max(t: u32, v: f32) -> f32 {
+    red[t] = v;
     workgroupBarrier();
     for (var st = 32u; st > 0u; st = st >> 1u) {
         if (t < st) { red[t] = max(red[t], red[t + st]); }
@@ -67,26 +64,55 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     let m = red[0];
     workgroupBarrier();
+    return m;
+}
+
+fn wg_sum(t: u32, v: f32) -> f32 {
+    red[t] = v;
+    workgroupBarrier();
+    for (var st = 32u; st > 0u; st = st >> 1u) {
+        if (t < st) { red[t] = red[t] + red[t + st]; }
+        workgroupBarrier();
+    }
+    let s = red[0];
+    workgroupBarrier();
+    return s;
+}
+
+// sc[j] = exp(sc[j] - m) for the row's n keys; this invocation's part of the sum.
+fn exp_scores(t: u32, n: u32, m: f32) -> f32 {
     var sum = 0.0;
     for (var j = t; j < n; j = j + 64u) {
         let e = exp(sc[j] - m);
         sc[j] = e;
         sum = sum + e;
     }
-    red[t] = sum;
+    return sum;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let r = wg.x + wg.y * GRID_X;
+    let h = wg.z;
+    if (r >= p.rows) { return; }
+    let w = row_of(r, h, t);
     workgroupBarrier();
-    for (var st = 32u; st > 0u; st = st >> 1u) {
-        if (t < st) { red[t] = red[t] + red[t + st]; }
-        workgroupBarrier();
+    var mx = -3.4028235e38;
+    for (var j = t; j < w.n; j = j + 64u) {
+        var s = 0.0;
+        let kr = w.kb + key_slot(w, j) * p.slot_stride + j * p.kv_stride;
+        for (var c = 0u; c < p.dh; c = c + 1u) { s = fma(qs[c], kv[kr + c], s); }
+        s = s * p.scale;
+        sc[j] = s;
+        mx = max(mx, s);
+        if (p.scores != 0u) { sc_out[p.s_off + (h * p.rows + r) * p.lk + j] = s; }
     }
-    let inv = 1.0 / red[0];
-    workgroupBarrier();
+    let m = wg_max(t, mx);
+    let inv = 1.0 / wg_sum(t, exp_scores(t, w.n, m));
     for (var c = t; c < p.dh; c = c + 64u) {
         var acc = 0.0;
-        for (var j = 0u; j < n; j = j + 1u) {
-            var sj = slot;
-            if (p.use_map == 2u) { sj = map[tb + j]; }
-            acc = fma(sc[j] * inv, kv[vb + sj * p.slot_stride + j * p.kv_stride + c], acc);
+        for (var j = 0u; j < w.n; j = j + 1u) {
+            acc = fma(sc[j] * inv, kv[w.vb + key_slot(w, j) * p.slot_stride + j * p.kv_stride + c], acc);
         }
         out[p.o_off + r * p.o_stride + h * p.dh + c] = acc;
     }
@@ -104,27 +130,14 @@ fn fast(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let r = wg.x + wg.y * GRID_X;
     let h = wg.z;
     if (r >= p.rows) { return; }
-    let seq = r / p.t;
-    let i = r % p.t;
-    var slot = seq;
-    if (p.use_map == 1u) { slot = map[seq]; }
-    var n = p.lk;
-    if (p.causal != 0u) { n = min(p.base + i + 1u, p.lk); }
-    let qb = p.q_off + r * p.q_stride + h * p.dh;
-    let kb = p.k_off + h * p.dh;
-    let vb = p.v_off + h * p.dh;
-    let tb = seq * p.tcap;
-    for (var c = t; c < p.dh; c = c + 64u) { qs[c] = q[qb + c]; }
-    for (var j = t; j < n; j = j + 64u) {
-        var sj = slot;
-        if (p.use_map == 2u) { sj = map[tb + j]; }
-        slots[j] = sj;
-    }
+    let w = row_of(r, h, t);
+    let n = w.n;
+    for (var j = t; j < n; j = j + 64u) { slots[j] = key_slot(w, j); }
     workgroupBarrier();
     var mx = -3.4028235e38;
     let d4 = p.dh & ~3u;
     for (var j = t; j < n; j = j + 64u) {
-        let kr = kb + slots[j] * p.slot_stride + j * p.kv_stride;
+        let kr = w.kb + slots[j] * p.slot_stride + j * p.kv_stride;
         var a0 = 0.0;
         var a1 = 0.0;
         var a2 = 0.0;
@@ -141,30 +154,11 @@ fn fast(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         mx = max(mx, s);
         if (p.scores != 0u) { sc_out[p.s_off + (h * p.rows + r) * p.lk + j] = s; }
     }
-    red[t] = mx;
-    workgroupBarrier();
-    for (var st = 32u; st > 0u; st = st >> 1u) {
-        if (t < st) { red[t] = max(red[t], red[t + st]); }
-        workgroupBarrier();
-    }
-    let m = red[0];
-    workgroupBarrier();
-    var sum = 0.0;
-    for (var j = t; j < n; j = j + 64u) {
-        let e = exp(sc[j] - m);
-        sc[j] = e;
-        sum = sum + e;
-    }
-    red[t] = sum;
-    workgroupBarrier();
-    for (var st = 32u; st > 0u; st = st >> 1u) {
-        if (t < st) { red[t] = red[t] + red[t + st]; }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / red[0];
+    let m = wg_max(t, mx);
+    let inv = 1.0 / wg_sum(t, exp_scores(t, n, m));
     let n4 = n & ~3u;
     for (var c = t; c < p.dh; c = c + 64u) {
-        let vc = vb + c;
+        let vc = w.vb + c;
         var b0 = 0.0;
         var b1 = 0.0;
         var b2 = 0.0;
