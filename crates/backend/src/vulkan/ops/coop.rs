@@ -7,7 +7,7 @@
 //! the CPU backend. Software Vulkan (lavapipe) has no cooperative matrices:
 //! there the SIMT kernels run and the test below skips with a message.
 
-use super::gemm::{access, dedupe_enable, Gemm};
+use super::gemm::{access, dedupe_enable, with_common, Gemm};
 use super::{acts, kernel, u, with_wtype, WType, GELU_WGSL};
 use crate::vulkan::gpu::{Gpu, Recorder};
 use crate::BackendError;
@@ -25,7 +25,7 @@ pub fn usable(gpu: &Gpu, xt: WType, wt: WType) -> bool {
 pub fn source(xt: WType, wt: WType, ot: WType) -> String {
     dedupe_enable(&format!(
         "{}{GELU_WGSL}",
-        acts(&with_wtype(SRC, wt), xt, ot)
+        acts(&with_wtype(&with_common(SRC), wt), xt, ot)
     ))
 }
 

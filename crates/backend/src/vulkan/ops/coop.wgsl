@@ -7,7 +7,8 @@
 // as 4-vectors of XTYPE, W through `wl4`: f16, or int8 exactly in f16 with
 // the row scale applied in the epilogue), the accumulators are stored to
 // workgroup memory at the end and the epilogue (scale, bias, GELU,
-// residual) runs per element. Bindings as `gemm.wgsl` (`part` unused).
+// residual) runs per element. Uniform, bindings and epilogue:
+// `matmul_common.wgsl` (`part` unused).
 // Only built where the adapter reports f16×f16→f32 16×16 subgroup
 // configurations (`coop.rs`); software Vulkan has none.
 enable wgpu_cooperative_matrix;
@@ -16,37 +17,11 @@ enable wgpu_cooperative_matrix;
 // is what SPIR-V's cooperative matrices (Subgroup scope) require; naga's
 // analysis only knows workgroup uniformity, so its check is turned off.
 diagnostic(off, derivative_uniformity);
-struct P {
-    m: u32, n: u32, k: u32, ldx: u32,
-    ldw: u32, ldo: u32, x_off: u32, w_off: u32,
-    o_off: u32, b_off: u32, flags: u32, alpha: f32,
-    ksplit: u32, splits: u32, p0: u32, p1: u32,
-}
-const FLAG_BIAS: u32 = 1u;
-const FLAG_GELU: u32 = 2u;
-const FLAG_ACC: u32 = 4u;
-const FLAG_SCALE: u32 = 16u;
-
-@group(0) @binding(0) var<storage, read> x: array<vec4<XTYPE>>;
-WEIGHTS(1)
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> scale: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<OTYPE>;
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
-@group(0) @binding(6) var<uniform> p: P;
+MATMUL_COMMON
 
 var<workgroup> as_: array<f16, 2048>; // [row][k of the slice], 64 × 32
 var<workgroup> bs_: array<f16, 2048>; // [col][k of the slice], 64 × 32
 var<workgroup> cs: array<f32, 4096>;  // [row][col], 64 × 64
-
-fn epilogue(r: u32, c: u32, acc: f32) {
-    var v = acc * p.alpha;
-    if ((p.flags & FLAG_SCALE) != 0u) { v = v / scale[c]; }
-    if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.b_off + c]; }
-    if ((p.flags & FLAG_GELU) != 0u) { v = gelu_erf(v); }
-    let i = p.o_off + r * p.ldo + c;
-    if ((p.flags & FLAG_ACC) != 0u) { out[i] = OTYPE(f32(out[i]) + v); } else { out[i] = OTYPE(v); }
-}
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32,

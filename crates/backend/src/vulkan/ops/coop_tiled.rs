@@ -15,7 +15,7 @@
 //! blocks are assigned by subgroup index, so the number of subgroups in a
 //! workgroup must be known when the source is generated.
 
-use super::gemm::{access, dedupe_enable, Gemm};
+use super::gemm::{access, dedupe_enable, with_common, Gemm};
 use super::{acts, kernel, u, with_wtype, WType, GELU_WGSL};
 use crate::vulkan::gpu::{Gpu, Recorder};
 use crate::BackendError;
@@ -304,7 +304,7 @@ impl TileCfg {
             .replace("//@STORE\n", &out);
         dedupe_enable(&format!(
             "{}{GELU_WGSL}",
-            acts(&with_wtype(&src, wt), xt, ot)
+            acts(&with_wtype(&with_common(&src), wt), xt, ot)
         ))
     }
 }

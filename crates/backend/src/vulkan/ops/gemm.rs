@@ -18,6 +18,7 @@ use crate::vulkan::gpu::{Access, Buf, Gpu, Recorder};
 use crate::BackendError;
 
 const SRC: &str = include_str!("gemm.wgsl");
+const COMMON: &str = include_str!("matmul_common.wgsl");
 /// Most rows of the small-M kernel (one tile).
 pub const SKINNY_ROWS: usize = 64;
 /// Workgroups a split small-M product aims for on a GPU.
@@ -123,8 +124,15 @@ fn stype(xt: WType, wt: WType) -> WType {
 pub fn source(xt: WType, wt: WType, ot: WType) -> String {
     let st = stype(xt, wt);
     let src = SRC.replace("STYPE", if st == WType::F16 { "f16" } else { "f32" });
-    let body = acts(&with_wtype(&src, wt), xt, ot);
+    let body = acts(&with_wtype(&with_common(&src), wt), xt, ot);
     dedupe_enable(&format!("{body}{GELU_WGSL}"))
+}
+
+/// `src` with its `MATMUL_COMMON` line replaced by `matmul_common.wgsl`
+/// (the uniform, bindings, epilogue and loads every many-row matmul
+/// kernel shares); before [`with_wtype`], which fills in its `WEIGHTS(1)`.
+pub(crate) fn with_common(src: &str) -> String {
+    src.replace("MATMUL_COMMON\n", COMMON)
 }
 
 /// Keep the first `enable f16;` of a source (two substitutions may add one each).
