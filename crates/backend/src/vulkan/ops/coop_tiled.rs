@@ -200,32 +200,24 @@ impl TileCfg {
                 "    var acc_{i}_{j} = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg * 256u], 16u);"
             );
         }
-        let mut regs = String::new();
-        for i in 0..lx {
-            let _ = writeln!(regs, "    var xr{i} = vec4<f32>(0.0);");
-        }
-        for j in 0..lw {
-            let _ = writeln!(regs, "    var wr{j} = vec4<f32>(0.0);");
-        }
-        let load = |k0: &str, ind: &str| {
+        // Each invocation stages `lx` 4-vectors of x and `lw` of W per slice,
+        // in registers xr*/wr*: loaded with ldx/ldw, stored with sta/stb.
+        let staged = [("xr", lx, "ldx(row0", "sta"), ("wr", lw, "ldw(col0", "stb")];
+        let per_reg = |line: &dyn Fn(&str, u32, &str, &str) -> String| {
             let mut s = String::new();
-            for i in 0..lx {
-                let _ = writeln!(s, "{ind}xr{i} = ldx(row0, t + {i}u * WG, {k0});");
-            }
-            for j in 0..lw {
-                let _ = writeln!(s, "{ind}wr{j} = ldw(col0, t + {j}u * WG, {k0});");
+            for (reg, n, ld, st) in staged {
+                for i in 0..n {
+                    s.push_str(&line(&format!("{reg}{i}"), i, ld, st));
+                }
             }
             s
         };
+        let regs = per_reg(&|r, _, _, _| format!("    var {r} = vec4<f32>(0.0);\n"));
+        let load = |k0: &str, ind: &str| {
+            per_reg(&|r, i, ld, _| format!("{ind}{r} = {ld}, t + {i}u * WG, {k0});\n"))
+        };
         let store = |buf: &str, ind: &str| {
-            let mut s = String::new();
-            for i in 0..lx {
-                let _ = writeln!(s, "{ind}sta({buf}, t + {i}u * WG, xr{i});");
-            }
-            for j in 0..lw {
-                let _ = writeln!(s, "{ind}stb({buf}, t + {j}u * WG, wr{j});");
-            }
-            s
+            per_reg(&|r, i, _, st| format!("{ind}{st}({buf}, t + {i}u * WG, {r});\n"))
         };
         let compute = |buf: &str| {
             let mut s = String::new();
