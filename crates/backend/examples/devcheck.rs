@@ -62,6 +62,13 @@ fn time(reps: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
     Ok(pct(&mut v, 0.5))
 }
 
+/// The first `len` float16 values of `buf`, widened.
+fn read_f16(g: &Gpu, buf: &gpu::Buf, len: usize) -> Res<Vec<f32>> {
+    let words = g.read(buf, 0, len.div_ceil(2))?;
+    let h: &[half::f16] = bytemuck::cast_slice(&words);
+    Ok(h[..len].iter().map(|v| v.to_f32()).collect())
+}
+
 /// `small`: tiny's shapes (d = 384) and fewer dispatches per timing, for a
 /// dry run on software Vulkan; else large-v3's (d = 1280).
 fn ops(g: &Gpu, reps: usize, small: bool) -> Res<()> {
@@ -245,11 +252,6 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
     let xh = g.upload(bytemuck::cast_slice(&vals(m * k, 1)), "xh")?;
     let oh = g.alloc((m * n * 2) as u64, "oh")?;
     let wh = g.upload(bytemuck::cast_slice(&vals(n * k, 2)), "wh")?;
-    let read_out = || -> Res<Vec<f32>> {
-        let words = g.read(&oh, 0, (m * n).div_ceil(2))?;
-        let h: &[half::f16] = bytemuck::cast_slice(&words);
-        Ok(h[..m * n].iter().map(|v| v.to_f32()).collect())
-    };
     let mut kinds = vec![
         ("tile8".to_string(), Kernel::Tile8),
         ("coop".to_string(), Kernel::Coop),
@@ -293,7 +295,7 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
             out(format!("op=gemm kernel={name} error={:?}", e.to_string()));
             continue;
         }
-        let got = read_out()?;
+        let got = read_f16(g, &oh, m * n)?;
         let diff = match &first {
             Some(want) => got
                 .iter()
@@ -352,11 +354,6 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
         o_ld: d,
         o_off: 0,
     };
-    let read_ctx = || -> Res<Vec<f32>> {
-        let words = g.read(&ctx, 0, (m * d).div_ceil(2))?;
-        let h: &[half::f16] = bytemuck::cast_slice(&words);
-        Ok(h[..m * d].iter().map(|v| v.to_f32()).collect())
-    };
     let mut simt_out: Option<Vec<f32>> = None;
     for kernel in ["simt", "coop"] {
         if kernel == "coop" && !attn.fits_coop(g) {
@@ -381,7 +378,7 @@ fn many_row(g: &Gpu, reps: usize, d: usize) -> Res<()> {
             out(format!("op=attn kernel={kernel} error={:?}", e.to_string()));
             continue;
         }
-        let got = read_ctx()?;
+        let got = read_f16(g, &ctx, m * d)?;
         let diff = simt_out.as_ref().map_or(0.0, |w| {
             got.iter()
                 .zip(w)
