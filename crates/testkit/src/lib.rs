@@ -125,3 +125,11 @@ pub fn white_noise(n: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// `secs` seconds of silence at 16 kHz, then `audio`: the same speech with
+/// the live passes' cuts (every `min_chunk` from the start on the zero
+/// clock) at another phase (docs/LIVE.md).
+pub fn with_lead_silence(secs: f64, audio: impl IntoIterator<Item = f32>) -> Vec<f32> {
+    let lead = (secs * 16_000.0).round() as usize;
+    std::iter::repeat_n(0.0, lead).chain(audio).collect()
+}

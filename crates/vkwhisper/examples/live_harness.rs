@@ -109,10 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Leading silence shifts where the passes cut the speech (on the zero
     // clock, every `min_chunk` from the start): the same audio, other cuts.
-    let lead = (lead_silence * 16_000.0).round() as usize;
-    let audio: Vec<f32> = std::iter::repeat_n(0.0, lead)
-        .chain(pcm.iter().map(|&v| f32::from(v) / 32768.0))
-        .collect();
+    let audio =
+        vkw_testkit::with_lead_silence(lead_silence, pcm.iter().map(|&v| f32::from(v) / 32768.0));
     let name = std::path::Path::new(&file)
         .file_name()
         .and_then(|n| n.to_str())

@@ -68,12 +68,9 @@ fn longform_live_meets_latency_and_wer_bounds_and_stays_silent_on_silence() {
     // the median phase, and every phase must stay within 2.5.
     let mut zero_runs = Vec::new();
     for lead_s in [0.0, 0.3, 0.6] {
-        let lead = (lead_s * 16_000.0) as usize;
-        let padded: Vec<f32> = std::iter::repeat_n(0.0, lead)
-            .chain(audio.iter().copied())
-            .collect();
+        let padded = vkw_testkit::with_lead_silence(lead_s, audio.iter().copied());
         let run = live(&engine, &padded, ComputeClock::Zero);
-        let off = if lead == 0 {
+        let off = if lead_s == 0.0 {
             wall_offline
         } else {
             offline_wer(&padded)
