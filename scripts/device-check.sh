@@ -225,12 +225,9 @@ COOP_BEST=$(awk '/op=gemm kernel=coop_tiled:/ && / ms=/ {
     if (name != "" && diff < 0.25 && (best == "" || ms < bms)) { best = name; bms = ms }
   } END { print best }' "$OUT/ops.txt" 2> /dev/null)
 echo "candidates: VKW_COOP_TILES=${COOP_BEST:-none} VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast" | tee -a "$OUT/summary.txt"
+# (An empty VKW_COOP_TILES, when no tiling ran, counts as unset.)
 candidates() {
-  if [ -n "$COOP_BEST" ]; then
-    VKW_COOP_TILES="$COOP_BEST" VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
-  else
-    VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
-  fi
+  VKW_COOP_TILES="$COOP_BEST" VKW_GEMV=direct VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
 }
 if [ -x "$DIST/backend-tests" ]; then
   CI=true step vulkan-unit-tests 300 "$DIST/backend-tests" --test-threads 2 vulkan::

@@ -470,7 +470,10 @@ fn model(dir: &str, args: &[String]) -> Res<()> {
         vk.precision().name(),
         // The candidates under test (device-check.sh's `*-candidates`
         // steps); a tiling that does not fit the adapter is not used.
-        std::env::var("VKW_COOP_TILES").unwrap_or_else(|_| "default".into()),
+        std::env::var("VKW_COOP_TILES")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "default".into()),
         std::env::var("VKW_GEMV").unwrap_or_else(|_| "default".into()),
         std::env::var("VKW_ENCODER_ATTN").unwrap_or_else(|_| "default".into()),
         std::env::var("VKW_SDPA").unwrap_or_else(|_| "default".into()),
