@@ -14,7 +14,7 @@ next file; R rounds). Reports requests/s, the real-time factor under load
       [--concurrency 4] [--rounds 1] [--threads 2] [--beam-size 5] [--out F.json]
 
 The ggml file is written from the same CTranslate2 model by
-scripts/ct2_to_ggml.py. whisper-server decodes one request at a time; it is
+`vkwhisper export-ggml MODEL_DIR OUT.bin`. whisper-server decodes one request at a time; it is
 given all threads. vkwhisper serve runs --workers 1 with the same threads
 (its default), so both spend the same cores.
 """

@@ -28,7 +28,7 @@
 # synthetic models copy), and runs dist/device-check/backend-tests (the
 # backend's unit tests, stripped) when present. The working tree that travels with a device call
 # is itself about 36 MB of the 64 MiB limit, so what is carried is the xz
-# archive (about 9 MB), unpacked on the device. Models are written on the device by the hidden
+# archive (about 8 MB), unpacked on the device. Models are written on the device by the hidden
 # `vkwhisper synth-model`, never carried. Whole run: under 5 minutes
 # without anchors on the H200 before the candidate steps, which add about 1–2.
 #
@@ -39,8 +39,11 @@
 #       scripts/anchor-ct2.py on the same synthetic models (float16: encoder
 #       ms per window, beam-5 generate ms per window);
 #   dist/device-check/anchors/whisper-bench  whisper.cpp's `whisper-bench`
-#       built with GGML_VULKAN, with dist/device-check/anchors/ggml-*.bin
-#       (its own model files: whisper.cpp cannot read CTranslate2 models);
+#       built with GGML_VULKAN (scripts/build-whispercpp-anchor.sh packs it
+#       as dist/carry/anchor-whispercpp.tar.xz, about 5 MB), run on the same
+#       synthetic models written as whisper.cpp files on the device by the
+#       hidden `vkwhisper export-ggml` (whisper.cpp cannot read CTranslate2
+#       models; a large-v3 file is 3 GB, so it is never carried);
 #   python3 with torch (CUDA) on the device: PyTorch's fp16 matmul at the
 #       encoder's shapes, the ceiling when neither of the above fits.
 # CTranslate2's wheel (4.8.5, 43 MB) fits when stripped of debug symbols
@@ -106,9 +109,14 @@ for line in sys.stdin:
   cp "$TOK"/config.json "$TOK"/tokenizer.json "$TOK"/vocabulary.* "$DIST/tok/"
   du -sh "$DIST"
   if [ "$MODE" = prepare ]; then
-    mkdir -p dist/carry
-    tar -C "$(dirname "$DIST")" -cf - "$(basename "$DIST")" | xz -6 -T2 > dist/carry/device-check.tar.xz
-    ls -l dist/carry
+    mkdir -p dist/carry/gl
+    # xz -9e: 8 MB instead of -6's 11.6, which lets both anchors travel in
+    # the same call (64 MiB with the 36 MB working tree).
+    tar -C "$(dirname "$DIST")" -cf - "$(basename "$DIST")" | xz -9e -T2 > dist/carry/device-check.tar.xz
+    # The Vulkan loader and GLVND, for GPU images without them (docs/GPU.md).
+    (cd dist/carry/gl && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2) ||
+      echo "device-check: could not download the Vulkan loader packages into dist/carry/gl" >&2
+    du -cb dist/carry/* dist/carry/gl/* | sort -n | tail -8
     exit 0
   fi
   set +e
@@ -135,6 +143,10 @@ unxz() {
 if [ "$MODE" = run ] && [ ! -x "$DIST/vkwhisper" ] && [ -f dist/carry/device-check.tar.xz ]; then
   mkdir -p "$(dirname "$DIST")"
   unxz dist/carry/device-check.tar.xz | tar -C "$(dirname "$DIST")" -xf -
+fi
+if [ "$MODE" = run ] && [ -f dist/carry/anchor-whispercpp.tar.xz ] && [ ! -x "$DIST/anchors/whisper-bench" ]; then
+  mkdir -p "$DIST/anchors"
+  unxz dist/carry/anchor-whispercpp.tar.xz | tar -C "$DIST/anchors" -xf -
 fi
 CUBLAS_NOTE=""
 if [ "$MODE" = run ] && [ -f dist/carry/anchor-ct2.tar.xz ] && [ ! -d "$DIST/anchors/pylib" ]; then
@@ -172,7 +184,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 fail=0
 # step NAME TIMEOUT CMD...: run CMD with a time limit (times $SLOW on
-# software Vulkan), output to $OUT/NAME.txt.
+# software Vulkan), output to $OUT/NAME.txt; returns 1 if CMD failed.
 SLOW=1
 [ "$MODE" = dry ] && SLOW=4
 step() {
@@ -187,6 +199,7 @@ step() {
     echo "FAILED ($name, exit $?): see $OUT/$name.err" | tee -a "$OUT/summary.txt"
     tail -3 "$OUT/$name.err" | tee -a "$OUT/summary.txt"
     fail=1
+    return 1
   fi
 }
 
@@ -232,6 +245,29 @@ candidates() {
 if [ -x "$DIST/backend-tests" ]; then
   CI=true step vulkan-unit-tests 300 "$DIST/backend-tests" --test-threads 2 vulkan::
 fi
+# The anchors of one shape, on its float16 synthetic model, right after
+# vkwhisper's figures for that shape (so a run cut short by the device
+# budget keeps the pairs it measured): CTranslate2 (CUDA, float16), and
+# whisper.cpp's Vulkan backend on the same weights written as its own file
+# (float16 matrices, as its converter writes them; its timings go to
+# stderr, anchor-whispercpp-*.err). The export runs in the dry run too, so
+# CI checks it where no whisper-bench is carried.
+[ -f "$ANCHORS/whispercpp-version.txt" ] && tee -a "$OUT/summary.txt" < "$ANCHORS/whispercpp-version.txt"
+anchors_for() {
+  local shape=$1 m="$WORK/$1-float16" g="$WORK/ggml-$1.bin"
+  if [ -d "$ANCHORS/pylib" ] && command -v python3 > /dev/null; then
+    ANCHOR_NOTE="$CUBLAS_NOTE" PYTHONPATH="$ANCHORS/pylib" \
+      step "anchor-ct2-$shape" 240 python3 scripts/anchor-ct2.py "$m" "$REPS"
+  fi
+  if [ -x "$ANCHORS/whisper-bench" ] || [ "$MODE" = dry ]; then
+    step "export-ggml-$shape" 120 "$BIN" export-ggml "$m" "$g" || return
+    if [ -x "$ANCHORS/whisper-bench" ]; then
+      step "anchor-whispercpp-$shape" 240 "$ANCHORS/whisper-bench" -m "$g" -t 4
+      grep -h "time =" "$OUT/anchor-whispercpp-$shape.err" | tee -a "$OUT/summary.txt"
+    fi
+    rm -f "$g"
+  fi
+}
 for shape in $SHAPES; do
   for dtype in float16 int8; do
     [ "$MODE" = dry ] && [ "$dtype" = int8 ] && continue
@@ -262,11 +298,14 @@ for shape in $SHAPES; do
       step "traffic-$shape" 120 "$DC" traffic "$m" float32 float16
       VKW_ENCODER_ATTN=scores step "traffic-$shape-scores" 120 "$DC" traffic "$m" float32
       step "batched-$shape-$ct" 180 "$DC" batched "$m" "$ct" "$BATCH" 5 "$BSTEPS"
-      # Kept for the anchors, which run after every vkwhisper figure.
+      # Kept for the anchors, which run after this shape's int8 figures.
       continue
     fi
     rm -rf "$m"
   done
+  anchors_for "$shape"
+  # The e2e step below needs no model of the shapes.
+  rm -rf "$WORK/$shape-float16"
 done
 # End to end through the CLI on the bundled sample (synthetic weights: the
 # text is meaningless, the timings are not).
@@ -276,22 +315,8 @@ if "$BIN" synth-model "$m" --shape tiny --tokenizer-from "$DIST/tok" 2> /dev/nul
     --max-new-tokens "$E2E_TOKENS" --timings samples/jfk.wav
   grep -h "vkwhisper-" "$OUT/e2e-tiny.err" | tee -a "$OUT/summary.txt"
 fi
-# CTranslate2 (CUDA, float16) on the same synthetic models.
-if [ -d "$ANCHORS/pylib" ] && command -v python3 > /dev/null; then
-  for shape in $SHAPES; do
-    ANCHOR_NOTE="$CUBLAS_NOTE" PYTHONPATH="$ANCHORS/pylib" \
-      step "anchor-ct2-$shape" 240 python3 scripts/anchor-ct2.py "$WORK/$shape-float16" "$REPS"
-  done
-fi
-# whisper.cpp's Vulkan backend on its own model files, if carried.
-if [ -x "$ANCHORS/whisper-bench" ]; then
-  for g in "$ANCHORS"/ggml-*.bin; do
-    [ -f "$g" ] || continue
-    step "anchor-whispercpp-$(basename "$g" .bin)" 240 "$ANCHORS/whisper-bench" -m "$g" -t 4
-  done
-else
+[ -x "$ANCHORS/whisper-bench" ] ||
   echo "anchor whisper.cpp: not carried ($ANCHORS/whisper-bench)" | tee -a "$OUT/summary.txt"
-fi
 # PyTorch's fp16 matmul at the encoder's shapes: the ceiling.
 if command -v python3 > /dev/null && python3 -c "import torch; assert torch.cuda.is_available()" 2> /dev/null; then
   step anchor-torch-matmul 120 python3 scripts/anchor-ct2.py --torch-matmul

@@ -12,7 +12,13 @@ faster):
   * model-*.txt vs model-*-candidates.txt: encoder ms per window and decoder
     ms per step (p50);
   * profile-*.txt vs profile-*-candidates.txt: GPU ms per op over the run;
-  * check-*-candidates.txt: whether the argmax still agrees with the CPU.
+  * check-*-candidates.txt: whether the argmax still agrees with the CPU;
+  * per shape, vkwhisper float16 next to the anchors that ran: encoder ms
+    per window and ms per 5-row decoder step (model-*-float16.txt;
+    anchor-ct2-*.txt: CTranslate2's step is (generate - encode) / tokens;
+    anchor-whispercpp-*.err: whisper-bench's `batchd` is one 5-token
+    decode call reported per token, so its step is 5 x that, and `decode`
+    is one token at a time).
 Nothing here decides: a person reads it and changes a default.
 """
 import re
@@ -105,6 +111,46 @@ def checks(out: Path):
                       f"max_abs_logit_diff={f.get('max_abs_logit_diff')}")
 
 
+def whispercpp_timings(path: Path):
+    """whisper-bench's `NAME time = T ms / N runs (P ms per run)` lines."""
+    out = {}
+    if path.exists():
+        pat = re.compile(r"(\w+) time =\s*([0-9.]+) ms /\s*(\d+) runs \(\s*([0-9.]+) ms per run\)")
+        for name, _, _, per in pat.findall(path.read_text(errors="replace")):
+            out[name] = float(per)
+    return out
+
+
+def anchors(out: Path):
+    for plain in sorted(out.glob("model-*-float16.txt")):
+        shape = plain.stem[len("model-"):-len("-float16")]
+        ours = fields(plain.read_text().splitlines()[0])
+        ct2 = {}
+        ct2_path = out / f"anchor-ct2-{shape}.txt"
+        if ct2_path.exists():
+            for line in ct2_path.read_text().splitlines():
+                f = fields(line)
+                if f.get("batch") == "1":
+                    ct2["encode"] = float(f["encode_ms_per_window"])
+                if "step_ms_excl_encoder" in f:
+                    ct2["step"] = float(f["step_ms_excl_encoder"])
+        wc = whispercpp_timings(out / f"anchor-whispercpp-{shape}.err")
+        if not ct2 and not wc:
+            continue
+        enc, step = float(ours.get("encode_ms", 0)), float(ours.get("step_ms_p50", 0))
+        print(f"== {shape}, float16: vkwhisper / anchor (> 1: the anchor is faster)")
+        if "encode" in ct2:
+            print(f"  encoder ms per window: {enc:.1f} vs CTranslate2 {ct2['encode']:.1f} ({ratio(enc, ct2['encode'])})")
+        if "encode" in wc:
+            print(f"  encoder ms per window: {enc:.1f} vs whisper.cpp {wc['encode']:.1f} ({ratio(enc, wc['encode'])})")
+        if "step" in ct2:
+            print(f"  5-row decoder step ms: {step:.2f} vs CTranslate2 {ct2['step']:.2f} ({ratio(step, ct2['step'])})")
+        if "batchd" in wc:
+            w = 5 * wc["batchd"]
+            print(f"  5-row decoder step ms: {step:.2f} vs whisper.cpp {w:.2f} ({ratio(step, w)})"
+                  + (f"; whisper.cpp one token {wc['decode']:.2f}" if "decode" in wc else ""))
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print("usage: scripts/device-compare.py OUT_DIR (device-check.sh's output)", file=sys.stderr)
@@ -117,6 +163,7 @@ def main() -> int:
     model(out)
     profile(out)
     checks(out)
+    anchors(out)
     return 0
 
 

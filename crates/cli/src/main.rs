@@ -3,6 +3,7 @@
 mod args;
 mod convert;
 mod devices;
+mod ggml;
 mod listen;
 mod models;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     /// Write a model of a real Whisper shape with random weights (GPU checks).
     #[command(hide = true)]
     SynthModel(synth::SynthArgs),
+    /// Write a model as a whisper.cpp model file (the device check's anchor).
+    #[command(hide = true)]
+    ExportGgml(ggml::ExportGgmlArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(*a),
         Command::Listen(a) => listen::run(*a),
         Command::SynthModel(a) => synth::run(a),
+        Command::ExportGgml(a) => ggml::run(a),
     };
     match result {
         Ok(code) => code,

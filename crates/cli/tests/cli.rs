@@ -363,3 +363,65 @@ fn batched_clips_through_the_cli() {
         assert_eq!(g["end"].as_f64(), w["end"].as_f64());
     }
 }
+
+/// `export-ggml` (the device check's whisper.cpp anchor): tiny.en becomes
+/// a whisper.cpp file of the size whisper.cpp's own float16 tiny.en has
+/// (the file that whisper.cpp transcribed jfk with, docs/BENCHMARKS.md), and
+/// wrong input ends in one error line with nothing left behind.
+#[test]
+fn export_ggml_writes_a_whisper_cpp_file() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ggml-tiny.en.bin");
+    let o = bin()
+        .arg("export-ggml")
+        .arg(&model)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(bytes.len(), 77_704_715);
+    let word = |i: usize| i32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
+    assert_eq!(word(0) as u32, 0x6767_6d6c);
+    // vocabulary, audio ctx, width, heads, layers, text ctx, width, heads, layers, mels, ftype
+    let header: Vec<i32> = (1..12).map(word).collect();
+    assert_eq!(header, [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1]);
+
+    let again = bin()
+        .arg("export-ggml")
+        .arg(&model)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&again, "exists");
+    let bad = bin()
+        .arg("export-ggml")
+        .arg(&model)
+        .arg(dir.path().join("x.bin"))
+        .args(["--dtype", "int4"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&bad, "unknown dtype");
+    let missing = bin()
+        .arg("export-ggml")
+        .arg(dir.path().join("no-model"))
+        .arg(dir.path().join("y.bin"))
+        .output()
+        .unwrap();
+    assert_clean_failure(&missing, "no-model");
+    let unwritable = bin()
+        .arg("export-ggml")
+        .arg(&model)
+        .arg(dir.path().join("no-dir/z.bin"))
+        .output()
+        .unwrap();
+    assert_clean_failure(&unwritable, "z.bin");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [std::ffi::OsString::from("ggml-tiny.en.bin")]);
+}

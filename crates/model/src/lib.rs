@@ -12,6 +12,7 @@
 mod config;
 pub mod convert;
 mod error;
+pub mod ggml;
 mod guard;
 mod hf;
 mod hparams;
