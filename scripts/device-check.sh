@@ -40,7 +40,7 @@
 #       ms per window, beam-5 generate ms per window);
 #   dist/device-check/anchors/whisper-bench  whisper.cpp's `whisper-bench`
 #       built with GGML_VULKAN (scripts/build-whispercpp-anchor.sh packs it
-#       as dist/carry/anchor-whispercpp.tar.xz, about 5 MB), run on the same
+#       as dist/carry/anchor-whispercpp.tar.xz, about 6.7 MB), run on the same
 #       synthetic models written as whisper.cpp files on the device by the
 #       hidden `vkwhisper export-ggml` (whisper.cpp cannot read CTranslate2
 #       models; a large-v3 file is 3 GB, so it is never carried);
@@ -116,7 +116,7 @@ for line in sys.stdin:
     # The Vulkan loader and GLVND, for GPU images without them (docs/GPU.md).
     (cd dist/carry/gl && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2) ||
       echo "device-check: could not download the Vulkan loader packages into dist/carry/gl" >&2
-    du -cb dist/carry/* dist/carry/gl/* | sort -n | tail -8
+    du -cb dist/carry/*.xz dist/carry/gl
     exit 0
   fi
   set +e
