@@ -375,12 +375,17 @@ fn export_ggml_writes_a_whisper_cpp_file() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ggml-tiny.en.bin");
-    let o = bin()
-        .arg("export-ggml")
-        .arg(&model)
-        .arg(&out)
-        .output()
-        .unwrap();
+    // `vkwhisper export-ggml MODEL OUT [EXTRA...]`
+    let export = |model: &Path, out: &Path, extra: &[&str]| {
+        bin()
+            .arg("export-ggml")
+            .arg(model)
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = export(&model, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(bytes.len(), 77_704_715);
@@ -390,35 +395,13 @@ fn export_ggml_writes_a_whisper_cpp_file() {
     let header: Vec<i32> = (1..12).map(word).collect();
     assert_eq!(header, [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1]);
 
-    let again = bin()
-        .arg("export-ggml")
-        .arg(&model)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_clean_failure(&again, "exists");
-    let bad = bin()
-        .arg("export-ggml")
-        .arg(&model)
-        .arg(dir.path().join("x.bin"))
-        .args(["--dtype", "int4"])
-        .output()
-        .unwrap();
-    assert_clean_failure(&bad, "unknown dtype");
-    let missing = bin()
-        .arg("export-ggml")
-        .arg(dir.path().join("no-model"))
-        .arg(dir.path().join("y.bin"))
-        .output()
-        .unwrap();
-    assert_clean_failure(&missing, "no-model");
-    let unwritable = bin()
-        .arg("export-ggml")
-        .arg(&model)
-        .arg(dir.path().join("no-dir/z.bin"))
-        .output()
-        .unwrap();
-    assert_clean_failure(&unwritable, "z.bin");
+    assert_clean_failure(&export(&model, &out, &[]), "exists");
+    let x = dir.path().join("x.bin");
+    assert_clean_failure(&export(&model, &x, &["--dtype", "int4"]), "unknown dtype");
+    let no_model = dir.path().join("no-model");
+    assert_clean_failure(&export(&no_model, &x, &[]), "no-model");
+    let unwritable = dir.path().join("no-dir/z.bin");
+    assert_clean_failure(&export(&model, &unwritable, &[]), "z.bin");
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
