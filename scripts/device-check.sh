@@ -262,8 +262,15 @@ anchors_for() {
   if [ -x "$ANCHORS/whisper-bench" ] || [ "$MODE" = dry ]; then
     step "export-ggml-$shape" 120 "$BIN" export-ggml "$m" "$g" || return
     if [ -x "$ANCHORS/whisper-bench" ]; then
-      step "anchor-whispercpp-$shape" 240 "$ANCHORS/whisper-bench" -m "$g" -t 4
-      grep -h "time =" "$OUT/anchor-whispercpp-$shape.err" | tee -a "$OUT/summary.txt"
+      # ggml's CPU threads spin while they wait: more threads than cores
+      # slowed the 2-core dry run from 10 s to over 8 minutes.
+      local threads=$(nproc)
+      [ "$threads" -gt 4 ] && threads=4
+      step "anchor-whispercpp-$shape" 240 "$ANCHORS/whisper-bench" -m "$g" -t "$threads"
+      # Which device it ran on: ggml falls back to the CPU without a word
+      # in its timings when it finds no Vulkan GPU.
+      grep -hE "ggml_vulkan: ([0-9]+ =|No devices)|whisper_backend_init_gpu: (using|no GPU)|time =" \
+        "$OUT/anchor-whispercpp-$shape.err" | tee -a "$OUT/summary.txt"
     fi
     rm -f "$g"
   fi

@@ -112,12 +112,21 @@ def checks(out: Path):
 
 
 def whispercpp_timings(path: Path):
-    """whisper-bench's `NAME time = T ms / N runs (P ms per run)` lines."""
+    """whisper-bench's `NAME time = T ms / N runs (P ms per run)` lines, and
+    the device it ran on under "device": ggml falls back to its CPU backend
+    when it finds no Vulkan GPU, and its timings do not say so."""
     out = {}
     if path.exists():
+        text = path.read_text(errors="replace")
         pat = re.compile(r"(\w+) time =\s*([0-9.]+) ms /\s*(\d+) runs \(\s*([0-9.]+) ms per run\)")
-        for name, _, _, per in pat.findall(path.read_text(errors="replace")):
+        for name, _, _, per in pat.findall(text):
             out[name] = float(per)
+        gpu = re.search(r"whisper_backend_init_gpu: using (Vulkan\d+) backend", text)
+        names = dict(re.findall(r"ggml_vulkan: (\d+) = ([^(|]+)", text))
+        if gpu:
+            out["device"] = f"Vulkan: {names.get(gpu.group(1)[6:], gpu.group(1)).strip()}"
+        else:
+            out["device"] = "CPU backend: it found no Vulkan GPU, so not an anchor"
     return out
 
 
@@ -142,6 +151,7 @@ def anchors(out: Path):
         if "encode" in ct2:
             print(f"  encoder ms per window: {enc:.1f} vs CTranslate2 {ct2['encode']:.1f} ({ratio(enc, ct2['encode'])})")
         if "encode" in wc:
+            print(f"  whisper.cpp ran on {wc['device']}")
             print(f"  encoder ms per window: {enc:.1f} vs whisper.cpp {wc['encode']:.1f} ({ratio(enc, wc['encode'])})")
         if "step" in ct2:
             print(f"  5-row decoder step ms: {step:.2f} vs CTranslate2 {ct2['step']:.2f} ({ratio(step, ct2['step'])})")
