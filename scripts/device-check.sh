@@ -335,9 +335,10 @@ if grep -q "argmax_agree=false" "$OUT"/check-*.txt 2> /dev/null; then
   echo "FAILED: GPU and CPU disagree (see $OUT/check-*.txt)" | tee -a "$OUT/summary.txt"
   fail=1
 fi
-# The candidates against the defaults, side by side (a person decides).
+# The candidates against the defaults, and vkwhisper against the anchors,
+# side by side (a person decides).
 if command -v python3 > /dev/null; then
-  echo "== candidates vs defaults" | tee -a "$OUT/summary.txt"
+  echo "== candidates vs defaults; vkwhisper vs the anchors" | tee -a "$OUT/summary.txt"
   python3 scripts/device-compare.py "$OUT" 2>&1 | tee -a "$OUT/summary.txt"
 fi
 echo "results: $OUT/summary.txt" | tee -a "$OUT/summary.txt"

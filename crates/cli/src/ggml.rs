@@ -4,12 +4,12 @@
 //! read CTranslate2 models). The file format is documented in
 //! `vkw_model::ggml`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vkw_model::ggml::{write_ggml, GgmlFloat};
+use vkw_model::ggml::{write_ggml, GgmlError, GgmlFloat};
 use vkw_model::WhisperModel;
 
 #[derive(Args, Debug)]
@@ -46,31 +46,34 @@ pub fn run(a: ExportGgmlArgs) -> Result<ExitCode> {
     let eot = model.tokenizer.special.eot as usize;
     let tokens = &model.tokenizer.vocabulary()[..=eot.min(model.tokenizer.vocab_size() - 1)];
     let filters = vkw_audio::mel::mel_filters(model.hparams.n_mels);
-    // Written beside OUT and renamed, so a failure leaves no partial file.
-    let tmp = a.output.with_extension("bin.partial");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let written = write_ggml(
-        &mut w,
-        &model.weights,
-        &model.hparams,
-        tokens,
-        &filters,
-        float,
-    )
-    .and_then(|n| {
-        w.flush().map_err(|source| vkw_model::ModelError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        Ok(n)
-    });
+    // Written beside OUT as `<OUT>.partial` and renamed, so a failure
+    // leaves no partial file (a killed run's is overwritten by the next).
+    let mut tmp = a.output.clone().into_os_string();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp)
+        .map_err(GgmlError::Write)
+        .and_then(|file| {
+            let mut w = std::io::BufWriter::new(file);
+            let n = write_ggml(
+                &mut w,
+                &model.weights,
+                &model.hparams,
+                tokens,
+                &filters,
+                float,
+            )?;
+            w.flush()?;
+            Ok(n)
+        });
     let n = match written {
         Ok(n) => n,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
+            return Err(match e {
+                GgmlError::Write(e) => anyhow!("cannot write {}: {e}", a.output.display()),
+                GgmlError::Model(e) => e.into(),
+            });
         }
     };
     std::fs::rename(&tmp, &a.output)

@@ -262,11 +262,23 @@ fn token_bytes(token: &str, map: &std::collections::HashMap<char, u8>) -> Vec<u8
     out
 }
 
-fn bad(m: &ModelBin, msg: String) -> ModelError {
-    ModelError::Unsupported {
+/// Why an export failed: the model (named by its file), or writing the
+/// output, which the caller names (`write_ggml` only sees a writer).
+#[derive(Debug, thiserror::Error)]
+pub enum GgmlError {
+    /// The model lacks something the file needs.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Writing the output failed.
+    #[error("cannot write the whisper.cpp file: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+fn bad(m: &ModelBin, msg: String) -> GgmlError {
+    GgmlError::Model(ModelError::Unsupported {
         path: m.path.clone(),
         msg,
-    }
+    })
 }
 
 /// Write `m` as a whisper.cpp model file.
@@ -284,12 +296,15 @@ pub fn write_ggml(
     tokens: &[String],
     mel_filters: &[f32],
     float: GgmlFloat,
-) -> Result<u64, ModelError> {
-    if hp.encoder_heads != hp.decoder_heads || hp.encoder_layers == 0 {
+) -> Result<u64, GgmlError> {
+    if hp.encoder_heads != hp.decoder_heads {
         return Err(bad(
             m,
             "whisper.cpp needs the same number of heads on both sides".into(),
         ));
+    }
+    if hp.encoder_layers == 0 || hp.decoder_layers == 0 {
+        return Err(bad(m, "whisper.cpp needs layers on both sides".into()));
     }
     if mel_filters.len() != hp.n_mels * N_FFT_BINS {
         return Err(bad(
@@ -301,10 +316,6 @@ pub fn write_ggml(
             ),
         ));
     }
-    let io = |source: std::io::Error| ModelError::Io {
-        path: m.path.clone(),
-        source,
-    };
     let mut w = Counter { out, n: 0 };
     let i32s = |w: &mut Counter<_>, v: &[usize]| -> std::io::Result<()> {
         for &x in v {
@@ -313,7 +324,7 @@ pub fn write_ggml(
         }
         Ok(())
     };
-    w.write_all(&MAGIC.to_le_bytes()).map_err(io)?;
+    w.write_all(&MAGIC.to_le_bytes())?;
     i32s(
         &mut w,
         &[
@@ -328,19 +339,18 @@ pub fn write_ggml(
             hp.decoder_layers,
             hp.n_mels,
         ],
-    )
-    .map_err(io)?;
-    w.write_all(&float.ftype().to_le_bytes()).map_err(io)?;
-    i32s(&mut w, &[hp.n_mels, N_FFT_BINS]).map_err(io)?;
+    )?;
+    w.write_all(&float.ftype().to_le_bytes())?;
+    i32s(&mut w, &[hp.n_mels, N_FFT_BINS])?;
     for x in mel_filters {
-        w.write_all(&x.to_le_bytes()).map_err(io)?;
+        w.write_all(&x.to_le_bytes())?;
     }
     let map = byte_of_char();
-    i32s(&mut w, &[tokens.len()]).map_err(io)?;
+    i32s(&mut w, &[tokens.len()])?;
     for t in tokens {
         let b = token_bytes(t, &map);
-        w.write_all(&(b.len() as u32).to_le_bytes()).map_err(io)?;
-        w.write_all(&b).map_err(io)?;
+        w.write_all(&(b.len() as u32).to_le_bytes())?;
+        w.write_all(&b)?;
     }
     for e in entries(hp) {
         let t = m.get(&e.source)?;
@@ -352,12 +362,13 @@ pub fn write_ggml(
                 name: e.source.clone(),
                 found: t.shape.clone(),
                 expected: format!("{numel} values for whisper.cpp's {}", e.name),
-            });
+            }
+            .into());
         }
         let half = e.kind == Kind::Matrix && float == GgmlFloat::F16;
-        i32s(&mut w, &[e.ne.len(), e.name.len(), usize::from(half)]).map_err(io)?;
-        i32s(&mut w, &e.ne).map_err(io)?;
-        w.write_all(e.name.as_bytes()).map_err(io)?;
+        i32s(&mut w, &[e.ne.len(), e.name.len(), usize::from(half)])?;
+        i32s(&mut w, &e.ne)?;
+        w.write_all(e.name.as_bytes())?;
         let bytes: Vec<u8> = if half {
             values
                 .iter()
@@ -366,7 +377,7 @@ pub fn write_ggml(
         } else {
             values.iter().flat_map(|&x| x.to_le_bytes()).collect()
         };
-        w.write_all(&bytes).map_err(io)?;
+        w.write_all(&bytes)?;
     }
     Ok(w.n)
 }
