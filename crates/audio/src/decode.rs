@@ -262,6 +262,10 @@ pub(crate) fn decode<P: PcmStore>(
                 None => samples,
             })
         }
+        // A well-formed file whose header declares no frames (a WAV with an
+        // empty data chunk, a zero-length recording) is empty audio, not a
+        // damaged file: faster-whisper transcribes it to no segments.
+        None if last_error.is_none() && declared.is_some_and(|(n, _)| n == 0) => Ok(P::default()),
         _ => {
             Err(Failure::Corrupt(last_error.unwrap_or_else(|| {
                 "the file ends before any audio data".into()
