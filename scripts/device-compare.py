@@ -6,7 +6,7 @@ directory (scripts/device-check.sh writes it; docs/GPU.md, "Device check"):
 
 Prints, per line, default vs candidate and the ratio (> 1: the candidate is
 faster):
-  * ops.txt: the few-row matmul per shape (staged or percol vs direct), the
+  * ops.txt: the few-row matmul per shape (staged or percol vs direct and wide), the
     many-row matmul (coop vs every coop_tiled tiling that agreed with the
     first kernel's output), the encoder attention (simt vs coop);
   * model-*.txt vs model-*-candidates.txt: encoder ms per window and decoder
@@ -51,12 +51,20 @@ def ops(out: Path):
             gemm.append((f["kernel"], ms, float(f.get("max_abs_diff_vs_first", "0"))))
         elif f.get("op") == "attn":
             attn[f["kernel"]] = (ms, float(f.get("max_abs_diff_vs_simt", "0")))
-    print("== few-row matmul (ops.txt): default -> direct")
+    print("== few-row matmul (ops.txt): default -> direct, wide")
+    totals = {}
     for key, ks in gemv.items():
         base = ks.get("staged", ks.get("percol"))
-        if base is not None and "direct" in ks:
+        cands = [(c, ks[c]) for c in ("direct", "wide") if c in ks]
+        if base is not None and cands:
+            shown = ", ".join(f"{c} {ms:.4f} ms ({ratio(base, ms)})" for c, ms in cands)
             print(f"  {key[0]} rows={key[1]} n={key[2]} k={key[3]} norm={key[4]}: "
-                  f"{base:.4f} -> {ks['direct']:.4f} ms ({ratio(base, ks['direct'])})")
+                  f"{base:.4f} -> {shown}")
+        for c, ms in ks.items():
+            totals[c] = totals.get(c, 0.0) + ms
+    if totals:
+        print("  summed over the shapes: " +
+              ", ".join(f"{c} {ms:.3f} ms" for c, ms in sorted(totals.items(), key=lambda t: t[1])))
     base = next((ms for name, ms, _ in gemm if name == "coop"), None)
     if gemm:
         print("== many-row matmul (ops.txt): coop -> tilings (max |diff| vs the first kernel)")

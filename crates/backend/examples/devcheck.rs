@@ -93,17 +93,20 @@ fn ops(g: &Gpu, reps: usize, small: bool) -> Res<()> {
     ));
     drop((a, b));
     // The few-row matmul in each of its GPU kernels (`staged`: what runs
-    // by default; `direct`: the candidate, VKW_GEMV=direct), with the
-    // LayerNorm prologue (`norm=1`) where a decoder layer has it.
+    // by default; `direct` and `wide`: the candidates, VKW_GEMV=direct|wide;
+    // device-check.sh runs the model with the faster of the three), with
+    // the LayerNorm prologue (`norm=1`) where a decoder layer has it.
     let kernels: &[(&str, GemvKernel)] = if g.desc.kind == gpu::DeviceKind::Cpu {
         &[
             ("percol", GemvKernel::PerColumn),
             ("direct", GemvKernel::Direct),
+            ("wide", GemvKernel::Wide),
         ]
     } else {
         &[
             ("staged", GemvKernel::Staged),
             ("direct", GemvKernel::Direct),
+            ("wide", GemvKernel::Wide),
         ]
     };
     for (n, k, norm) in [

@@ -7,6 +7,7 @@
 
 use super::gpu::Gpu;
 use super::ops::coop_tiled::TileCfg;
+use super::ops::gemv::GemvKernel;
 use crate::BackendError;
 
 /// The candidates chosen for one device.
@@ -16,9 +17,11 @@ pub struct Candidates {
     /// generated matrix-core tiling (`ops/coop_tiled.rs`) instead of
     /// `ops/coop.wgsl`.
     pub coop_tiles: Option<TileCfg>,
-    /// `VKW_GEMV=direct`: the few-row matmul reading its inputs in place
-    /// (`direct` in `ops/gemv.wgsl`) instead of staging them.
-    pub gemv_direct: bool,
+    /// `VKW_GEMV=direct|wide`: the few-row matmul reading its inputs in
+    /// place (`direct` in `ops/gemv.wgsl`), or with wide teams and every
+    /// weight load of a lane in flight at once (`wide`), instead of the
+    /// staged kernel (`staged`, the default: `None`).
+    pub gemv: Option<GemvKernel>,
     /// `VKW_ENCODER_ATTN=coop`: the encoder's flash attention on matrix
     /// cores (`ops/attn_coop.wgsl`) where it fits. (`scores`, the same
     /// variable's other value, is read by the encoder plan.)
@@ -68,7 +71,10 @@ impl Candidates {
         };
         Ok(Self {
             coop_tiles,
-            gemv_direct: choice("VKW_GEMV", "direct", &["staged"])?,
+            gemv: match var("VKW_GEMV") {
+                None => None,
+                Some(v) => GemvKernel::parse_candidate(&v).map_err(BackendError::Device)?,
+            },
             attn_coop: choice("VKW_ENCODER_ATTN", "coop", &["flash", "scores"])?,
             sdpa_fast: choice("VKW_SDPA", "fast", &["main"])?,
         })

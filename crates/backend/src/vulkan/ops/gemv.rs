@@ -90,9 +90,9 @@ pub struct Gemv<'a> {
     pub n: usize,
     /// Inner size (a multiple of 4).
     pub k: usize,
-    /// Kernel, or by adapter (`None`: `Direct` where the device was opened
-    /// with `VKW_GEMV=direct`, else per column on software Vulkan and
-    /// `Staged` on GPUs; see `gemv.wgsl`).
+    /// Kernel, or by adapter (`None`: the one the device was opened with
+    /// in `VKW_GEMV` (`direct`, `wide`), else per column on software Vulkan
+    /// and `Staged` on GPUs; see `gemv.wgsl`).
     pub kernel: Option<GemvKernel>,
 }
 
@@ -105,8 +105,34 @@ pub enum GemvKernel {
     /// `direct`: a team per column, inputs read where they lie, no barrier
     /// in the loop (a candidate for GPUs, timed by the device check).
     Direct,
+    /// `wide`: a team of [`wide_lanes`] lanes per column, each lane's ~8
+    /// weight loads issued at once (a candidate for GPUs, timed by the
+    /// device check).
+    Wide,
     /// `percol`: one column per invocation (software Vulkan).
     PerColumn,
+}
+
+impl GemvKernel {
+    /// `VKW_GEMV`'s value for a GPU candidate: `direct` or `wide`; `staged`
+    /// (or unset) is the default kernel, `None`.
+    pub fn parse_candidate(v: &str) -> Result<Option<Self>, String> {
+        match v {
+            "staged" => Ok(None),
+            "direct" => Ok(Some(Self::Direct)),
+            "wide" => Ok(Some(Self::Wide)),
+            _ => Err(format!(
+                "VKW_GEMV={v:?}: use direct, wide or staged (the default)"
+            )),
+        }
+    }
+}
+
+/// Lanes per column of the `wide` kernel for inner size `k`: the power of
+/// two, 32 to 256, that gives each lane at most ~8 weight 4-vectors (k =
+/// 1280: 64 lanes of 5; k = 5120: 256 lanes of 5).
+pub fn wide_lanes(k: usize) -> usize {
+    (k / 4).div_ceil(8).next_power_of_two().clamp(32, 256)
 }
 
 /// Whether `m` rows of inner size `k` from weight element `w_off` can use
@@ -251,24 +277,34 @@ impl<'a> Gemv<'a> {
             p.kv_vo = u("offset", kv.slots * kv.cap * kv.d)?;
         }
         let (wt, rows) = (self.wtype, self.m);
-        let which = self.kernel.unwrap_or(if gpu.candidates.gemv_direct {
-            GemvKernel::Direct
-        } else if gpu.desc.kind == crate::any::DeviceKind::Cpu {
-            GemvKernel::PerColumn
+        let which = self.kernel.or(gpu.candidates.gemv).unwrap_or(
+            if gpu.desc.kind == crate::any::DeviceKind::Cpu {
+                GemvKernel::PerColumn
+            } else {
+                GemvKernel::Staged
+            },
+        );
+        // `wide`'s team width is a constant of its module; the other
+        // entries do not read it.
+        let lanes = if which == GemvKernel::Wide {
+            wide_lanes(self.k)
         } else {
-            GemvKernel::Staged
-        });
+            32
+        };
         let (entry, cols) = match which {
             GemvKernel::PerColumn => ("percol", 64),
             GemvKernel::Staged => ("main", 8),
             GemvKernel::Direct => ("direct", 8),
+            GemvKernel::Wide => ("wide", 256 / lanes),
         };
         let k = kernel(
             gpu,
             "gemv",
-            &format!("{}/rows{rows}", wt.name()),
+            &format!("{}/rows{rows}/lanes{lanes}", wt.name()),
             || {
-                let src = with_wtype(SRC, wt).replace("GEMV_ROWS", &format!("{rows}u"));
+                let src = with_wtype(SRC, wt)
+                    .replace("GEMV_ROWS", &format!("{rows}u"))
+                    .replace("GEMV_WIDE", &format!("{lanes}u"));
                 format!("{src}{GELU_WGSL}")
             },
             entry,
@@ -366,6 +402,7 @@ mod tests {
         for kernel in [
             GemvKernel::Staged,
             GemvKernel::Direct,
+            GemvKernel::Wide,
             GemvKernel::PerColumn,
         ] {
             run_one(m, n, k, wt, norm, gelu, acc, kernel);
@@ -450,8 +487,33 @@ mod tests {
     }
 
     #[test]
+    fn wide_teams_cover_long_rows() {
+        // k = 8200: 256 lanes per column and a second pass of 8 loads in
+        // which only 2 lanes have weights left.
+        assert_eq!(wide_lanes(8200), 256);
+        run_one(5, 19, 8200, WType::F16, true, false, true, GemvKernel::Wide);
+        run_one(3, 11, 8200, WType::I8, false, true, false, GemvKernel::Wide);
+    }
+
+    #[test]
+    fn wide_lanes_and_candidate_names() {
+        assert_eq!(wide_lanes(4), 32);
+        assert_eq!(wide_lanes(384), 32);
+        assert_eq!(wide_lanes(1280), 64);
+        assert_eq!(wide_lanes(1536), 64);
+        assert_eq!(wide_lanes(5120), 256);
+        assert_eq!(GemvKernel::parse_candidate("staged"), Ok(None));
+        assert_eq!(
+            GemvKernel::parse_candidate("wide"),
+            Ok(Some(GemvKernel::Wide))
+        );
+        let e = GemvKernel::parse_candidate("fast").unwrap_err();
+        assert!(e.contains("VKW_GEMV") && e.contains("wide"), "{e}");
+    }
+
+    #[test]
     fn qkv_epilogue_appends_to_the_cache() {
-        for kernel in [GemvKernel::Staged, GemvKernel::Direct] {
+        for kernel in [GemvKernel::Staged, GemvKernel::Direct, GemvKernel::Wide] {
             qkv_append(kernel);
         }
     }

@@ -222,6 +222,74 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     reduce_store(t, col0, &acc);
 }
 
+// Weight 4-vector `q` of the row from `wrow`, zero past the row's `k4`.
+fn wl4_or0(wrow: u32, q: u32, k4: u32) -> vec4<f32> {
+    if (q < k4) { return wl4(wrow + q); }
+    return vec4<f32>(0.0);
+}
+
+// acc += w · norm(x[·, 4q ..]) where `q` lies in the row.
+fn fma_in(acc: ptr<function, array<f32, ROWS>>, w: vec4<f32>, q: u32, k4: u32) {
+    if (q < k4) { fma_rows(acc, w, 4u * q); }
+}
+
+// A team of WIDE lanes per column (a candidate for GPUs, chosen by the
+// device check or VKW_GEMV=wide; see gemv.rs): WIDE (32 to 256) is chosen
+// from k so that a lane reads about 8 weight 4-vectors, and a lane issues
+// all 8 loads before its first multiply-add, so the whole weight row of a
+// column is in flight at once for the decoder's widths (one memory round
+// trip, where `main` makes one per 256-column chunk and `direct` one per
+// 4 loads). 256 / WIDE columns per workgroup; the team's partial sums are
+// reduced in workgroup memory as in `main`.
+const WIDE: u32 = GEMV_WIDE;
+@compute @workgroup_size(256)
+fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let cpw = 256u / WIDE;
+    let team = t / WIDE;
+    let lane = t % WIDE;
+    let col0 = (wg.x + wg.y * GRID_X) * cpw;
+    let col = col0 + team;
+    if ((p.flags & FLAG_NORM) != 0u) { row_stats(t); }
+    var acc: array<f32, ROWS>;
+    if (col < p.n) {
+        let wrow = p.w_off4 + col * (p.k / 4u);
+        let k4 = p.k / 4u;
+        for (var q = lane; q < k4; q = q + 8u * WIDE) {
+            let w0 = wl4_or0(wrow, q, k4);
+            let w1 = wl4_or0(wrow, q + WIDE, k4);
+            let w2 = wl4_or0(wrow, q + 2u * WIDE, k4);
+            let w3 = wl4_or0(wrow, q + 3u * WIDE, k4);
+            let w4 = wl4_or0(wrow, q + 4u * WIDE, k4);
+            let w5 = wl4_or0(wrow, q + 5u * WIDE, k4);
+            let w6 = wl4_or0(wrow, q + 6u * WIDE, k4);
+            let w7 = wl4_or0(wrow, q + 7u * WIDE, k4);
+            fma_in(&acc, w0, q, k4);
+            fma_in(&acc, w1, q + WIDE, k4);
+            fma_in(&acc, w2, q + 2u * WIDE, k4);
+            fma_in(&acc, w3, q + 3u * WIDE, k4);
+            fma_in(&acc, w4, q + 4u * WIDE, k4);
+            fma_in(&acc, w5, q + 5u * WIDE, k4);
+            fma_in(&acc, w6, q + 6u * WIDE, k4);
+            fma_in(&acc, w7, q + 7u * WIDE, k4);
+        }
+    }
+    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, acc[r]); }
+    workgroupBarrier();
+    for (var s = WIDE / 2u; s > 0u; s = s >> 1u) {
+        if (lane < s) {
+            for (var r = 0u; r < ROWS; r = r + 1u) {
+                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + s));
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = t; i < cpw * ROWS; i = i + 256u) {
+        let c = col0 + i % cpw;
+        let r = i / cpw;
+        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % cpw) * WIDE)); }
+    }
+}
+
 // One column per invocation, 64 columns per workgroup (see the top).
 @compute @workgroup_size(64)
 fn percol(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
