@@ -138,7 +138,8 @@ fn two_threads_share_one_vulkan_engine() {
 /// the CPU backend's batched mode. Two clips of jfk (no VAD needed) make
 /// one batch of two windows; at beam 9 each decoder step has 2 × 9 = 18
 /// rows, past the few-row kernel's 16, so the steps run on the small-M
-/// GEMM (9–64 rows). (Four clips at beam 5, 20 rows, also match; they
+/// GEMM (9–64 rows), with flash-decoding cross-attention (9 rows per
+/// window). (Four clips at beam 5, 20 rows, also match; they
 /// took 716 s on lavapipe on a loaded 2-core machine, twice the encoder
 /// work of this case.)
 #[test]

@@ -7,10 +7,11 @@
 //! allocates nothing; only the logits are read back, with one host wait.
 //!
 //! A step of up to [`gemv::MAX_ROWS`] rows uses the fused kernels: each
-//! LayerNorm runs inside the following matmul's input staging, the K/V
-//! cache append inside the QKV projection's store, and cross-attention is
-//! flash-decoding over each window's keys for all its beams at once
-//! (8 dispatches per layer). Beam reorder copies nothing on the GPU: each
+//! LayerNorm runs inside the following matmul's input staging and the K/V
+//! cache append inside the QKV projection's store (8 dispatches per
+//! layer). Cross-attention of every step (one token per sequence, at most
+//! [`flash::MAX_ROWS`] rows per window, batched steps included) is
+//! flash-decoding over each window's keys for all its beams at once. Beam reorder copies nothing on the GPU: each
 //! sequence's history is a row of slot indices (the history table) that
 //! self-attention reads, and a step writes sequence `i`'s new K/V into
 //! slot `i`, which no history references at that position yet.
@@ -380,8 +381,10 @@ pub fn decode(
     let heads = hp.decoder_heads;
     let dh = d / heads;
     let fused = gemv::fits(gpu, rows, d, 0) && gemv::fits(gpu, rows, hp.d_ffn, 0);
-    let use_flash = fused
-        && t == 1
+    // Flash-decoding does not depend on the fused matmuls: a batched step
+    // (windows × beams > 16 rows, e.g. 8 × 5) has at most 16 rows per window
+    // and takes it too, instead of the per-(row, head) loop over 1500 keys.
+    let use_flash = t == 1
         && capture.is_none()
         && st.grp_cap > 0
         && Flash::fits(dh, &[0, d, 2 * d, st.frames * 2 * d]);
