@@ -233,6 +233,51 @@ fn fma_in(acc: ptr<function, array<f32, ROWS>>, w: vec4<f32>, q: u32, k4: u32) {
     if (q < k4) { fma_rows(acc, w, 4u * q); }
 }
 
+// Sum xs[r * 256 + 0 .. 256] of every row into xs[r * 256] (256
+// invocations; barriers included).
+fn rows_sum256(t: u32) {
+    workgroupBarrier();
+    for (var h = 128u; h > 0u; h = h >> 1u) {
+        if (t < h) {
+            for (var r = 0u; r < ROWS; r = r + 1u) {
+                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + h));
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+// `row_stats` with all 256 invocations on every row at once: each reads
+// its columns t, t + 256, ... of all rows (k = 1280: 5 independent loads a
+// row, where `row_stats` gives a row to one team of 32 lanes, 40 loads
+// each, one after the other), then a tree over workgroup memory. Two
+// passes (mean, then the centred squares) as the CPU's.
+fn row_stats_par(t: u32) {
+    var s: array<f32, ROWS>;
+    for (var k = t; k < p.k; k = k + 256u) {
+        for (var r = 0u; r < ROWS; r = r + 1u) { s[r] = s[r] + x[p.x_off + r * p.ldx + k]; }
+    }
+    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, s[r]); }
+    rows_sum256(t);
+    var mean: array<f32, ROWS>;
+    for (var r = 0u; r < ROWS; r = r + 1u) {
+        mean[r] = xs_get(r * 256u) / f32(p.k);
+        s[r] = 0.0;
+    }
+    for (var k = t; k < p.k; k = k + 256u) {
+        for (var r = 0u; r < ROWS; r = r + 1u) {
+            let c = x[p.x_off + r * p.ldx + k] - mean[r];
+            s[r] = s[r] + c * c;
+        }
+    }
+    // Every invocation has read the means before they are overwritten.
+    workgroupBarrier();
+    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, s[r]); }
+    rows_sum256(t);
+    if (t < ROWS) { stat[t] = vec2<f32>(mean[t], 1.0 / sqrt(xs_get(t * 256u) / f32(p.k) + p.eps)); }
+    workgroupBarrier();
+}
+
 // A team of WIDE lanes per column (a candidate for GPUs, chosen by the
 // device check or VKW_GEMV=wide; see gemv.rs): WIDE (32 to 256) is chosen
 // from k so that a lane reads about 8 weight 4-vectors, and a lane issues
@@ -240,7 +285,8 @@ fn fma_in(acc: ptr<function, array<f32, ROWS>>, w: vec4<f32>, q: u32, k4: u32) {
 // column is in flight at once for the decoder's widths (one memory round
 // trip, where `main` makes one per 256-column chunk and `direct` one per
 // 4 loads). 256 / WIDE columns per workgroup; the team's partial sums are
-// reduced in workgroup memory as in `main`.
+// reduced in workgroup memory as in `main`; the LayerNorm statistics come
+// from `row_stats_par`.
 const WIDE: u32 = GEMV_WIDE;
 @compute @workgroup_size(256)
 fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -249,7 +295,7 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let lane = t % WIDE;
     let col0 = (wg.x + wg.y * GRID_X) * cpw;
     let col = col0 + team;
-    if ((p.flags & FLAG_NORM) != 0u) { row_stats(t); }
+    if ((p.flags & FLAG_NORM) != 0u) { row_stats_par(t); }
     var acc: array<f32, ROWS>;
     if (col < p.n) {
         let wrow = p.w_off4 + col * (p.k / 4u);
