@@ -225,6 +225,7 @@ fn windows(
             wtype: w.conv1.wt,
             bias: bias(&w.conv1)?,
             c_out: d,
+            ct: at,
         };
         let t1 = c1.record(gpu, &mut rec, cols, h1)?;
         let c2 = conv1d::Conv {
@@ -238,6 +239,7 @@ fn windows(
             wtype: w.conv2.wt,
             bias: bias(&w.conv2)?,
             c_out: d,
+            ct: at,
         };
         c2.record(gpu, &mut rec, cols, x)?;
         add::record(gpu, &mut rec, x, 0, &w.enc_pos, 0, frames * d, frames * d)?;
