@@ -25,7 +25,7 @@ use super::ops::kv_cache::{self, Layout};
 use super::ops::logits::{self as logit_ops, LogitTop};
 use super::ops::matmul::MatMul;
 use super::ops::sdpa::{Kv, Sdpa, Slots};
-use super::ops::{embed, layer_norm};
+use super::ops::{embed, layer_norm, WType};
 use super::weights::{GLinear, GWeights};
 use crate::logits::{LogitMasks, TopRequest};
 use crate::{BackendError, LogitsAt};
@@ -161,12 +161,13 @@ fn gemm_partials(gpu: &Gpu, hp: &HParams, rows: usize) -> usize {
 }
 
 /// Compute the cross-attention K/V of windows `indices` of `enc`
-/// (`[batch, frames, d]`); sequence `i` of the new state attends `indices[i]`.
+/// (`[batch, frames, d]` of f32 or, with float16 activations, f16); sequence
+/// `i` of the new state attends `indices[i]`.
 pub fn start(
     gpu: &Gpu,
     w: &GWeights,
     hp: &HParams,
-    enc: &Buf,
+    (enc, et): (&Buf, WType),
     frames: usize,
     indices: &[usize],
 ) -> Result<VulkanState, BackendError> {
@@ -180,6 +181,7 @@ pub fn start(
             let kv = &l.cross_kv;
             let mut mm = MatMul::new(enc, &kv.w, kv.wt, layer_kv, frames, kv.rows, kv.cols);
             mm.x_off = win * frames * d;
+            mm.xt = et;
             mm.o_off = slot * frames * 2 * d;
             mm.scale = kv.scale.as_ref();
             mm.bias = kv.bias.as_ref().map(|b| (b, 0));

@@ -167,7 +167,11 @@ fn linear_t(
 }
 
 /// Encode `batch` windows of `mel` (`[batch, n_mels, 2·n_audio_ctx]`, on
-/// the device) into `[batch, n_audio_ctx, d]`.
+/// the device) into `[batch, n_audio_ctx, d]` float32, and, with float16
+/// activations, the same in float16: the input of the decoder's
+/// cross-attention K/V products, which then run on float16 activations
+/// (matrix cores where the adapter has them) as the encoder's own do. For
+/// large-v3 those products are a third of the encoder's Linear work.
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     gpu: &Gpu,
@@ -178,7 +182,7 @@ pub fn encode(
     batch: usize,
     plan: EncoderPlan,
     pool: &Pool,
-) -> Result<Buf, BackendError> {
+) -> Result<(Buf, Option<Buf>), BackendError> {
     let (d, frames_in) = (hp.d_model, 2 * hp.n_audio_ctx);
     let frames = conv1d::out_frames(conv1d::out_frames(frames_in, 1), 2);
     if frames != hp.n_audio_ctx {
@@ -188,10 +192,15 @@ pub fn encode(
         )));
     }
     let out = gpu.alloc((batch * frames * d * 4) as u64, "encoder output")?;
+    let out16 = if plan.act == WType::F16 {
+        Some(gpu.alloc((batch * frames * d * 2) as u64, "encoder output (f16)")?)
+    } else {
+        None
+    };
     let sc = pool.take(gpu, hp, plan)?;
-    let r = windows(gpu, w, hp, eps, mel, batch, &sc, &out);
+    let r = windows(gpu, w, hp, eps, mel, batch, &sc, (&out, out16.as_ref()));
     pool.give(sc);
-    r.map(|()| out)
+    r.map(|()| (out, out16))
 }
 
 /// The windows of [`encode`] on scratch `sc`.
@@ -204,7 +213,7 @@ fn windows(
     mel: &Buf,
     batch: usize,
     sc: &Scratch,
-    out: &Buf,
+    (out, out16): (&Buf, Option<&Buf>),
 ) -> Result<(), BackendError> {
     let (d, frames_in, n_mels) = (hp.d_model, 2 * hp.n_audio_ctx, hp.n_mels);
     let frames = hp.n_audio_ctx;
@@ -333,6 +342,20 @@ fn windows(
             out,
             b * frames * d,
         )?;
+        if let Some(o16) = out16 {
+            layer_norm::record_to(
+                gpu,
+                &mut rec,
+                x,
+                0,
+                d,
+                frames,
+                d,
+                (&w.enc_norm.0, 0),
+                eps,
+                (o16, b * frames * d, WType::F16),
+            )?;
+        }
         gpu.submit(rec)?;
     }
     Ok(())

@@ -31,8 +31,21 @@ pub type WTypeName = &'static str;
 /// `[batch, frames, d]`.
 pub struct VulkanEncoded {
     buf: Buf,
+    /// The same in f16 with float16 activations (the cross-K/V input).
+    buf16: Option<Buf>,
     batch: usize,
     frames: usize,
+}
+
+impl VulkanEncoded {
+    /// What the cross-attention K/V products read: the f16 copy where
+    /// there is one.
+    fn kv_input(&self) -> (&Buf, ops::WType) {
+        match &self.buf16 {
+            Some(b) => (b, ops::WType::F16),
+            None => (&self.buf, ops::WType::F32),
+        }
+    }
 }
 
 /// Whisper on a Vulkan device.
@@ -189,7 +202,7 @@ impl VulkanBackend {
         let mel = self
             .gpu
             .alloc((hp.n_mels * 2 * hp.n_audio_ctx * 4) as u64, "mel")?;
-        let enc = encoder::encode(
+        let (buf, buf16) = encoder::encode(
             &self.gpu,
             &self.weights,
             &hp,
@@ -199,7 +212,20 @@ impl VulkanBackend {
             self.enc_plan,
             &self.enc_pool,
         )?;
-        let mut st = decoder::start(&self.gpu, &self.weights, &hp, &enc, hp.n_audio_ctx, &[0])?;
+        let enc = VulkanEncoded {
+            buf,
+            buf16,
+            batch: 1,
+            frames: hp.n_audio_ctx,
+        };
+        let mut st = decoder::start(
+            &self.gpu,
+            &self.weights,
+            &hp,
+            enc.kv_input(),
+            hp.n_audio_ctx,
+            &[0],
+        )?;
         let sp = self.model.tokenizer.special;
         let mut out = Vec::new();
         let mut step = |st: &mut VulkanState, toks: &[u32], t: usize| {
@@ -315,7 +341,7 @@ impl Backend for VulkanBackend {
             )));
         }
         let before = stats::tally();
-        let buf = self.gpu.scoped(|| {
+        let (buf, buf16) = self.gpu.scoped(|| {
             let mel_buf = self.gpu.upload_f32(mel, "mel")?;
             encoder::encode(
                 &self.gpu,
@@ -334,6 +360,7 @@ impl Backend for VulkanBackend {
         });
         Ok(VulkanEncoded {
             buf,
+            buf16,
             batch,
             frames: hp.n_audio_ctx,
         })
@@ -374,8 +401,16 @@ impl Backend for VulkanBackend {
             )));
         }
         let hp = self.model.hparams;
-        self.gpu
-            .scoped(|| decoder::start(&self.gpu, &self.weights, &hp, &enc.buf, enc.frames, indices))
+        self.gpu.scoped(|| {
+            decoder::start(
+                &self.gpu,
+                &self.weights,
+                &hp,
+                enc.kv_input(),
+                enc.frames,
+                indices,
+            )
+        })
     }
 
     fn align(
