@@ -112,24 +112,32 @@ fn row_stats(t: u32) {
     workgroupBarrier();
 }
 
-// Sum each team's 32 partial sums of every row and run the epilogue on
-// the workgroup's 8 columns from col0.
-fn reduce_store(t: u32, col0: u32, acc: ptr<function, array<f32, ROWS>>) {
-    let lane = t & 31u;
-    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, (*acc)[r]); }
+// Sum, for every row r, each team's `lanes` partial sums in
+// xs[r * 256 + team * lanes ..] into the team's first slot (256
+// invocations in teams of `lanes`, a power of two; barriers included).
+fn team_reduce(t: u32, lanes: u32) {
     workgroupBarrier();
-    for (var s = 16u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
+    for (var s = lanes / 2u; s > 0u; s = s >> 1u) {
+        if (t % lanes < s) {
             for (var r = 0u; r < ROWS; r = r + 1u) {
                 xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + s));
             }
         }
         workgroupBarrier();
     }
-    for (var i = t; i < 8u * ROWS; i = i + 256u) {
-        let c = col0 + i % 8u;
-        let r = i / 8u;
-        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % 8u) * 32u)); }
+}
+
+// Sum each team's partial sums of every row (teams of `lanes`, one per
+// column) and run the epilogue on the workgroup's 256 / lanes columns
+// from col0.
+fn reduce_store(t: u32, col0: u32, acc: ptr<function, array<f32, ROWS>>, lanes: u32) {
+    let cpw = 256u / lanes;
+    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, (*acc)[r]); }
+    team_reduce(t, lanes);
+    for (var i = t; i < cpw * ROWS; i = i + 256u) {
+        let c = col0 + i % cpw;
+        let r = i / cpw;
+        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % cpw) * lanes)); }
     }
 }
 
@@ -161,7 +169,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         }
         workgroupBarrier();
     }
-    reduce_store(t, col0, &acc);
+    reduce_store(t, col0, &acc, 32u);
 }
 
 fn x4(r: u32, k: u32) -> vec4<f32> {
@@ -219,7 +227,7 @@ fn direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         for (; q < k4; q = q + 32u) { fma_rows(&acc, wl4(wrow + q), 4u * q); }
     }
-    reduce_store(t, col0, &acc);
+    reduce_store(t, col0, &acc, 32u);
 }
 
 // Weight 4-vector `q` of the row from `wrow`, zero past the row's `k4`.
@@ -233,20 +241,6 @@ fn fma_in(acc: ptr<function, array<f32, ROWS>>, w: vec4<f32>, q: u32, k4: u32) {
     if (q < k4) { fma_rows(acc, w, 4u * q); }
 }
 
-// Sum xs[r * 256 + 0 .. 256] of every row into xs[r * 256] (256
-// invocations; barriers included).
-fn rows_sum256(t: u32) {
-    workgroupBarrier();
-    for (var h = 128u; h > 0u; h = h >> 1u) {
-        if (t < h) {
-            for (var r = 0u; r < ROWS; r = r + 1u) {
-                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + h));
-            }
-        }
-        workgroupBarrier();
-    }
-}
-
 // `row_stats` with all 256 invocations on every row at once: each reads
 // its columns t, t + 256, ... of all rows (k = 1280: 5 independent loads a
 // row, where `row_stats` gives a row to one team of 32 lanes, 40 loads
@@ -258,7 +252,7 @@ fn row_stats_par(t: u32) {
         for (var r = 0u; r < ROWS; r = r + 1u) { s[r] = s[r] + x[p.x_off + r * p.ldx + k]; }
     }
     for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, s[r]); }
-    rows_sum256(t);
+    team_reduce(t, 256u);
     var mean: array<f32, ROWS>;
     for (var r = 0u; r < ROWS; r = r + 1u) {
         mean[r] = xs_get(r * 256u) / f32(p.k);
@@ -273,7 +267,7 @@ fn row_stats_par(t: u32) {
     // Every invocation has read the means before they are overwritten.
     workgroupBarrier();
     for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, s[r]); }
-    rows_sum256(t);
+    team_reduce(t, 256u);
     if (t < ROWS) { stat[t] = vec2<f32>(mean[t], 1.0 / sqrt(xs_get(t * 256u) / f32(p.k) + p.eps)); }
     workgroupBarrier();
 }
@@ -319,21 +313,7 @@ fn wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             fma_in(&acc, w7, q + 7u * WIDE, k4);
         }
     }
-    for (var r = 0u; r < ROWS; r = r + 1u) { xs_set(r * 256u + t, acc[r]); }
-    workgroupBarrier();
-    for (var s = WIDE / 2u; s > 0u; s = s >> 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < ROWS; r = r + 1u) {
-                xs_set(r * 256u + t, xs_get(r * 256u + t) + xs_get(r * 256u + t + s));
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var i = t; i < cpw * ROWS; i = i + 256u) {
-        let c = col0 + i % cpw;
-        let r = i / cpw;
-        if (c < p.n) { epilogue(r, c, xs_get(r * 256u + (i % cpw) * WIDE)); }
-    }
+    reduce_store(t, col0, &acc, WIDE);
 }
 
 // One column per invocation, 64 columns per workgroup (see the top).
