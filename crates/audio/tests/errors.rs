@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::fixture;
+use common::{fixture, wav_mono16};
 use std::path::Path;
 use vkw_audio::{decode_bytes, load_audio, AudioError};
 
@@ -51,28 +51,16 @@ fn empty_file_and_directory() {
     assert!(matches!(err, AudioError::Empty { .. }), "{err:?}");
 }
 
-/// A 16-bit mono 16 kHz WAV header whose data chunk declares `declared` bytes, followed by
-/// `data` bytes.
-fn wav_header(declared: u32, data: usize) -> Vec<u8> {
-    let mut v = b"RIFF".to_vec();
-    v.extend_from_slice(&(36 + declared).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0");
-    v.extend_from_slice(&16_000u32.to_le_bytes());
-    v.extend_from_slice(&32_000u32.to_le_bytes());
-    v.extend_from_slice(b"\x02\0\x10\0data");
-    v.extend_from_slice(&declared.to_le_bytes());
-    v.extend(std::iter::repeat_n(0u8, data));
-    v
-}
-
 #[test]
 fn a_wav_with_no_frames_is_empty_audio_but_a_cut_one_is_an_error() {
     // A well-formed recording of zero length decodes to no samples (faster-whisper
     // transcribes it to no segments), not to "damaged".
-    let s = decode_bytes(wav_header(0, 0), Some("wav"), "silence.wav").expect("zero frames");
+    let s =
+        decode_bytes(wav_mono16(16_000, 0, &[]), Some("wav"), "silence.wav").expect("zero frames");
     assert!(s.is_empty(), "{} samples", s.len());
     // The same header declaring 1 s of data that is not there is cut off.
-    let err = decode_bytes(wav_header(32_000, 0), Some("wav"), "cut.wav").expect_err("cut");
+    let err =
+        decode_bytes(wav_mono16(16_000, 32_000, &[]), Some("wav"), "cut.wav").expect_err("cut");
     assert!(
         matches!(
             err,

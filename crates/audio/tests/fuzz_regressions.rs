@@ -148,15 +148,7 @@ fn wav(rate: u32, n: usize) -> Vec<u8> {
     let data: Vec<u8> = (0..n)
         .flat_map(|i| ((i % 200) as i16 * 50).to_le_bytes())
         .collect();
-    let mut v = b"RIFF".to_vec();
-    v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0");
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 2).to_le_bytes());
-    v.extend_from_slice(b"\x02\0\x10\0data");
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(&data);
-    v
+    common::wav_mono16(rate, data.len() as u32, &data)
 }
 
 #[test]

@@ -71,3 +71,17 @@ pub fn compare(ours: &[f32], reference: &[f32]) -> (f64, f64) {
     }
     (max, 10.0 * (sig / noise.max(1e-30)).log10())
 }
+
+/// A 16-bit mono PCM WAV at `rate` whose data chunk declares `declared` bytes, followed by
+/// `data` (a complete file when `declared == data.len()`; a cut one when it is more).
+pub fn wav_mono16(rate: u32, declared: u32, data: &[u8]) -> Vec<u8> {
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(36 + declared).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0");
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 2).to_le_bytes());
+    v.extend_from_slice(b"\x02\0\x10\0data");
+    v.extend_from_slice(&declared.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
