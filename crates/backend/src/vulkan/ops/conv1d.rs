@@ -59,6 +59,16 @@ pub struct Conv<'a> {
 }
 
 impl Conv<'_> {
+    /// The columns' type that runs: `ct` where the float16 matmuls take it
+    /// (`c_in · 3` a multiple of 4), else `F32`.
+    pub fn column_type(&self) -> WType {
+        if self.ct == WType::F16 && (self.c_in * 3).is_multiple_of(4) {
+            WType::F16
+        } else {
+            WType::F32
+        }
+    }
+
     /// Record im2col and the matmul; returns the output frames.
     pub fn record(
         &self,
@@ -74,11 +84,7 @@ impl Conv<'_> {
         }
         let t_out = out_frames(self.t_in, self.stride);
         let kk = self.c_in * 3;
-        let ct = if self.ct == WType::F16 && kk.is_multiple_of(4) {
-            WType::F16
-        } else {
-            WType::F32
-        };
+        let ct = self.column_type();
         check_range(
             "conv1d input",
             self.x_off,
@@ -196,7 +202,7 @@ mod tests {
         g.submit(rec).unwrap();
         // float16 columns round each input to f16 (relative 2^-11) before
         // the f32-accumulated products.
-        let tol = if ct == WType::F16 && (c_in * 3).is_multiple_of(4) {
+        let tol = if conv.column_type() == WType::F16 {
             2e-3
         } else {
             1e-4
