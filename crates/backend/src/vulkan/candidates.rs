@@ -58,6 +58,19 @@ fn choice_of(
     }
 }
 
+/// `VKW_GEMV`: `direct` or `wide`; `staged` (or unset) is the default
+/// kernel, `None`.
+fn gemv_of(value: Option<String>) -> Result<Option<GemvKernel>, BackendError> {
+    match value.as_deref() {
+        None | Some("staged") => Ok(None),
+        Some("direct") => Ok(Some(GemvKernel::Direct)),
+        Some("wide") => Ok(Some(GemvKernel::Wide)),
+        Some(v) => Err(BackendError::Device(format!(
+            "VKW_GEMV={v:?}: use direct, wide or staged (the default)"
+        ))),
+    }
+}
+
 impl Candidates {
     /// The candidates the environment chooses for `gpu`.
     pub fn from_env(gpu: &Gpu) -> Result<Self, BackendError> {
@@ -71,10 +84,7 @@ impl Candidates {
         };
         Ok(Self {
             coop_tiles,
-            gemv: match var("VKW_GEMV") {
-                None => None,
-                Some(v) => GemvKernel::parse_candidate(&v).map_err(BackendError::Device)?,
-            },
+            gemv: gemv_of(var("VKW_GEMV"))?,
             attn_coop: choice("VKW_ENCODER_ATTN", "coop", &["flash", "scores"])?,
             sdpa_fast: choice("VKW_SDPA", "fast", &["main"])?,
         })
@@ -96,5 +106,21 @@ mod tests {
             e.contains("VKW_SDPA=\"quick\"") && e.contains("fast") && e.contains("main"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn gemv_takes_its_three_kernels_and_names_them_otherwise() {
+        assert_eq!(gemv_of(None).unwrap(), None);
+        assert_eq!(gemv_of(Some("staged".into())).unwrap(), None);
+        assert_eq!(
+            gemv_of(Some("direct".into())).unwrap(),
+            Some(GemvKernel::Direct)
+        );
+        assert_eq!(
+            gemv_of(Some("wide".into())).unwrap(),
+            Some(GemvKernel::Wide)
+        );
+        let e = gemv_of(Some("fast".into())).unwrap_err().to_string();
+        assert!(e.contains("VKW_GEMV") && e.contains("wide"), "{e}");
     }
 }

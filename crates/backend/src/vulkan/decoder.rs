@@ -11,10 +11,11 @@
 //! cache append inside the QKV projection's store (8 dispatches per
 //! layer). Cross-attention of every step (one token per sequence, at most
 //! [`flash::MAX_ROWS`] rows per window, batched steps included) is
-//! flash-decoding over each window's keys for all its beams at once. Beam reorder copies nothing on the GPU: each
-//! sequence's history is a row of slot indices (the history table) that
-//! self-attention reads, and a step writes sequence `i`'s new K/V into
-//! slot `i`, which no history references at that position yet.
+//! flash-decoding over each window's keys for all its beams at once.
+//! Beam reorder copies nothing on the GPU: each sequence's history is a
+//! row of slot indices (the history table) that self-attention reads, and
+//! a step writes sequence `i`'s new K/V into slot `i`, which no history
+//! references at that position yet.
 
 use super::encoder::linear;
 use super::gpu::{Buf, Gpu, Plan, Read, Staging};

@@ -113,21 +113,6 @@ pub enum GemvKernel {
     PerColumn,
 }
 
-impl GemvKernel {
-    /// `VKW_GEMV`'s value for a GPU candidate: `direct` or `wide`; `staged`
-    /// (or unset) is the default kernel, `None`.
-    pub fn parse_candidate(v: &str) -> Result<Option<Self>, String> {
-        match v {
-            "staged" => Ok(None),
-            "direct" => Ok(Some(Self::Direct)),
-            "wide" => Ok(Some(Self::Wide)),
-            _ => Err(format!(
-                "VKW_GEMV={v:?}: use direct, wide or staged (the default)"
-            )),
-        }
-    }
-}
-
 /// Lanes per column of the `wide` kernel for inner size `k`: the power of
 /// two, 32 to 256, that gives each lane at most ~8 weight 4-vectors (k =
 /// 1280: 64 lanes of 5; k = 5120: 256 lanes of 5).
@@ -496,19 +481,12 @@ mod tests {
     }
 
     #[test]
-    fn wide_lanes_and_candidate_names() {
+    fn wide_lanes_follow_the_inner_size() {
         assert_eq!(wide_lanes(4), 32);
         assert_eq!(wide_lanes(384), 32);
         assert_eq!(wide_lanes(1280), 64);
         assert_eq!(wide_lanes(1536), 64);
         assert_eq!(wide_lanes(5120), 256);
-        assert_eq!(GemvKernel::parse_candidate("staged"), Ok(None));
-        assert_eq!(
-            GemvKernel::parse_candidate("wide"),
-            Ok(Some(GemvKernel::Wide))
-        );
-        let e = GemvKernel::parse_candidate("fast").unwrap_err();
-        assert!(e.contains("VKW_GEMV") && e.contains("wide"), "{e}");
     }
 
     #[test]
