@@ -88,6 +88,9 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         };
         eprintln!("vkwhisper: device {asked}: {}", info.device);
     }
+    if !info.multilingual && !a.quiet {
+        warn_english_only(&a);
+    }
     let load_s = started.elapsed().as_secs_f64();
     let mut failed = 0usize;
     let mut audio_s = 0.0;
@@ -115,6 +118,22 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// An English-only model transcribes English whatever `--language` and
+/// `--task` say (faster-whisper only logs it, spec §6.13); say so on stderr
+/// rather than let the flags look effective.
+fn warn_english_only(a: &TranscribeArgs) {
+    if let Some(lang) = a.language.as_deref().filter(|l| *l != "en") {
+        eprintln!(
+            "vkwhisper: warning: the model is English-only, so --language {lang} has no effect (it transcribes English; use a multilingual model such as base)"
+        );
+    }
+    if a.task == "translate" {
+        eprintln!(
+            "vkwhisper: warning: the model is English-only, so --task translate has no effect (it transcribes; use a multilingual model such as base)"
+        );
+    }
 }
 
 /// Inputs with the same file stem (`talk.wav`, `talk.mp3`) write the same

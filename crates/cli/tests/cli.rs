@@ -408,3 +408,34 @@ fn export_ggml_writes_a_whisper_cpp_file() {
         .collect();
     assert_eq!(names, [std::ffi::OsString::from("ggml-tiny.en.bin")]);
 }
+
+#[test]
+fn english_only_model_says_language_and_translate_have_no_effect() {
+    let Some(model) = model_dir("tiny.en") else {
+        return;
+    };
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(jfk())
+        .args(["--language", "de", "--task", "translate"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ask what you can do for your country."),
+        "{err}"
+    );
+    assert!(err.contains("--language de has no effect"), "{err}");
+    assert!(err.contains("--task translate has no effect"), "{err}");
+    // English asked of an English model is no cause for a warning.
+    let o = bin()
+        .args(["transcribe", "--model"])
+        .arg(&model)
+        .arg(jfk())
+        .args(["--language", "en"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -228,6 +228,13 @@ pub fn open_output_with(
     format: OutputFormat,
     subtitles: &SubtitleOptions,
 ) -> Result<AtomicFileSink, WriterError> {
+    // create_dir_all on a file reports "File exists", which reads as if the
+    // output file were the problem.
+    if dir.exists() && !dir.is_dir() {
+        return Err(WriterError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| WriterError::Io {
         path: dir.to_path_buf(),
         source,
@@ -294,5 +301,18 @@ mod stale_tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.contains(&"talk.srt".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn an_output_directory_that_is_a_file_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, b"keep me").unwrap();
+        let e = open_output(&file, Path::new("talk.wav"), OutputFormat::Srt)
+            .err()
+            .expect("a file is no output directory");
+        assert!(matches!(e, WriterError::NotADirectory { .. }), "{e:?}");
+        assert!(e.to_string().contains("is a file, not a directory"), "{e}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
     }
 }

@@ -50,6 +50,12 @@ pub enum WriterError {
         /// The input path.
         path: PathBuf,
     },
+    /// The output directory exists as something other than a directory.
+    #[error("cannot write into {path:?}: it is a file, not a directory")]
+    NotADirectory {
+        /// The path given as the directory.
+        path: PathBuf,
+    },
     /// Creating the output directory or temporary file failed.
     #[error("cannot write {path:?}: {source}")]
     Io {
