@@ -283,6 +283,14 @@ pub fn cached_self_attention(
 mod tests {
     use super::*;
 
+    /// `n` values in [-1, 1) from a multiplicative hash (wrapping, as a hash
+    /// is meant to) of the index and seed `s`.
+    fn values(n: usize, s: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ s) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn naive(
         q: &[f32],
@@ -331,14 +339,9 @@ mod tests {
     fn cached_self_attention_matches_per_sequence_attention() {
         let (heads, dh, ns, t, base, cap) = (2, 8, 3, 2, 5, 12);
         let d = heads * dh;
-        let gen = |n: usize, s: u32| {
-            (0..n)
-                .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
-                .collect::<Vec<f32>>()
-        };
-        let qkv = gen(ns * t * 3 * d, 7);
-        let kc = gen(ns * cap * d, 8);
-        let vc = gen(ns * cap * d, 9);
+        let qkv = values(ns * t * 3 * d, 7);
+        let kc = values(ns * cap * d, 8);
+        let vc = values(ns * cap * d, 9);
         let mut got = vec![0f32; ns * t * d];
         let slots: Vec<usize> = (0..ns).collect();
         cached_self_attention(&qkv, &slots, t, heads, dh, &kc, &vc, cap, base, &mut got);
@@ -382,14 +385,9 @@ mod tests {
             (300, 600, None),
             (300, 600, Some(0)),
         ] {
-            let gen = |n: usize, s: u32| {
-                (0..n)
-                    .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
-                    .collect::<Vec<f32>>()
-            };
-            let q = gen(lq * d, 1);
-            let k = gen(lk * d, 2);
-            let v = gen(lk * d, 3);
+            let q = values(lq * d, 1);
+            let k = values(lk * d, 2);
+            let v = values(lk * d, 3);
             let mut out = vec![0f32; lq * d];
             let mk = |data, rows, d| Mat {
                 data,
@@ -425,16 +423,11 @@ mod tests {
         for &(heads, dh) in &[(2, 64), (3, 8)] {
             let d = heads * dh;
             let lk = 300;
-            let gen = |n: usize, s: u32| {
-                (0..n)
-                    .map(|i| (((i as u32 * 2654435761u32) ^ s) % 1000) as f32 / 500.0 - 1.0)
-                    .collect::<Vec<f32>>()
-            };
-            let kv = gen(lk * 2 * d, 5);
+            let kv = values(lk * 2 * d, 5);
             let mut hm = Vec::new();
             crate::cpu::decoder::head_major(&kv, lk, d, dh, &mut hm);
             for lq in [1, 5, 20] {
-                let q = gen(lq * d, 6);
+                let q = values(lq * d, 6);
                 let qm = Mat {
                     data: &q,
                     rows: lq,
