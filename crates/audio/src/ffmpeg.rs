@@ -177,7 +177,7 @@ pub(crate) fn decode(
             } else {
                 "ffmpeg failed"
             });
-        return Outcome::Failed(crate::text::one_line(&tidy(last, &input_name), 200));
+        return Outcome::Failed(vkw_guard::one_line(&tidy(last, &input_name), 200));
     }
     Outcome::Samples(
         raw.chunks_exact(2)

@@ -14,7 +14,6 @@
 
 mod decode;
 mod ffmpeg;
-mod guard;
 pub mod mel;
 mod mp4;
 mod opus;
@@ -22,7 +21,6 @@ mod pcm;
 mod precheck;
 mod samples;
 mod swr;
-mod text;
 
 pub use samples::{s16_to_f32, Pcm, Samples};
 
@@ -265,7 +263,7 @@ fn load<P: pcm::PcmStore>(path: &Path, limits: &Limits) -> Result<P, AudioError>
         return decode_bytes_into(bytes, None, "stdin", limits);
     }
 
-    let name = text::name(&path.display().to_string());
+    let name = vkw_guard::path(path);
     let meta = std::fs::metadata(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => AudioError::NotFound { name: name.clone() },
         _ => AudioError::Read {
@@ -345,7 +343,7 @@ fn decode_bytes_into<P: pcm::PcmStore>(
     name: &str,
     limits: &Limits,
 ) -> Result<P, AudioError> {
-    let name = text::name(name);
+    let name = vkw_guard::name(name);
     if bytes.is_empty() {
         return Err(AudioError::Empty { name });
     }
@@ -391,7 +389,7 @@ fn decode_guarded<P: pcm::PcmStore>(
     ext: Option<&str>,
     budget: &decode::Budget,
 ) -> Result<P, decode::Failure> {
-    guard::contain(|| decode::decode(source, ext, budget)).unwrap_or_else(|msg| {
+    vkw_guard::contain(|| decode::decode(source, ext, budget)).unwrap_or_else(|msg| {
         Err(decode::Failure::Corrupt(format!(
             "the decoder failed on this data: {msg}"
         )))
@@ -409,9 +407,11 @@ fn finish<P: pcm::PcmStore>(
     let name = name.to_string();
     // Details come from symphonia or ffmpeg: keep them to one short line.
     let result = result.map_err(|f| match f {
-        decode::Failure::Corrupt(d) => decode::Failure::Corrupt(text::one_line(&d, 200)),
-        decode::Failure::Unsupported(d) => decode::Failure::Unsupported(text::one_line(&d, 200)),
-        decode::Failure::Resample(d) => decode::Failure::Resample(text::one_line(&d, 200)),
+        decode::Failure::Corrupt(d) => decode::Failure::Corrupt(vkw_guard::one_line(&d, 200)),
+        decode::Failure::Unsupported(d) => {
+            decode::Failure::Unsupported(vkw_guard::one_line(&d, 200))
+        }
+        decode::Failure::Resample(d) => decode::Failure::Resample(vkw_guard::one_line(&d, 200)),
         other => other,
     });
     let too_long = |name| AudioError::TooLong {

@@ -13,7 +13,6 @@ mod config;
 pub mod convert;
 mod error;
 pub mod ggml;
-mod guard;
 mod hf;
 mod hparams;
 mod json;

@@ -8,7 +8,6 @@
 //! terminal.
 
 use std::fmt::Write;
-use std::path::Path;
 
 /// Longest quoted name, in characters (without the quotes).
 pub(crate) const MAX_QUOTED: usize = 80;
@@ -35,47 +34,17 @@ pub(crate) fn quote(s: &str) -> String {
 /// A message of another library made safe for a one-line error: control
 /// characters escaped, at most [`MAX_DETAIL`] characters.
 pub(crate) fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(MAX_DETAIL) + 4);
-    for (i, c) in s.chars().enumerate() {
-        if i == MAX_DETAIL {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            let _ = write!(out, "{}", c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    vkw_guard::one_line(s, MAX_DETAIL)
 }
 
 /// A path for an error message: as `Display` shows it, with control
 /// characters escaped (a directory name may contain a newline).
-pub(crate) fn path(p: &Path) -> String {
-    let shown = p.display().to_string();
-    if shown.chars().any(char::is_control) {
-        one_line_unbounded(&shown)
-    } else {
-        shown
-    }
-}
-
-fn one_line_unbounded(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+pub(crate) use vkw_guard::path;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn quoting_escapes_and_truncates() {

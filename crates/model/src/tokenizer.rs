@@ -159,7 +159,7 @@ pub(crate) fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer, 
     })?;
     serde_json::from_str::<serde::de::IgnoredAny>(&text)
         .map_err(|e| bad(crate::text::one_line(&e.to_string())))?;
-    match crate::guard::contain(|| text.parse::<tokenizers::Tokenizer>()) {
+    match vkw_guard::contain(|| text.parse::<tokenizers::Tokenizer>()) {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(e)) => Err(bad(crate::text::one_line(&e.to_string()))),
         Err(panic) => Err(bad(format!("the tokenizer library failed on it: {panic}"))),
@@ -322,7 +322,7 @@ impl Tokenizer {
     /// Encode text without special tokens. (The tokenizer comes from a
     /// file: a panic inside the library is returned as an error.)
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        crate::guard::contain(|| {
+        vkw_guard::contain(|| {
             self.inner
                 .encode(text, false)
                 .map(|e| e.get_ids().to_vec())
@@ -339,7 +339,7 @@ impl Tokenizer {
             .copied()
             .filter(|&t| t < self.special.eot)
             .collect();
-        crate::guard::contain(|| self.inner.decode(&text, false).unwrap_or_default())
+        vkw_guard::contain(|| self.inner.decode(&text, false).unwrap_or_default())
             .unwrap_or_default()
     }
 

@@ -8,6 +8,10 @@
 //! outside the async runtime (see [`jobs`]); models are shared engines
 //! ([`models`]); every error is OpenAI's JSON shape ([`error`]).
 #![deny(missing_docs)]
+// Proving the server's futures `Send` walks through wgpu-core's types (an
+// engine may hold a Vulkan backend); in a debug build that walk passes the
+// default limit of 128 (E0275), in release it does not.
+#![recursion_limit = "256"]
 
 pub mod error;
 pub mod formats;

@@ -45,7 +45,7 @@ pub enum VadError {
     /// The model file could not be read.
     #[error(
         "cannot read the VAD model {}: {source} (run `vkwhisper models pull vad`)",
-        one_line_path(path)
+        vkw_guard::path(path)
     )]
     Io {
         /// The file.
@@ -57,7 +57,7 @@ pub enum VadError {
     /// The model file is not the Silero VAD v6 ONNX file.
     #[error(
         "{}: {detail} (run `vkwhisper models pull vad` to reinstall it)",
-        one_line_path(path)
+        vkw_guard::path(path)
     )]
     File {
         /// The file.
@@ -71,22 +71,6 @@ pub enum VadError {
     /// A [`VadOptions`] value is out of range.
     #[error("{0}")]
     InvalidOption(String),
-}
-
-/// A path for an error message, control characters escaped (a directory
-/// name may contain a newline; every error is one line).
-fn one_line_path(p: &std::path::Path) -> String {
-    p.display()
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 impl SileroVad {

@@ -242,7 +242,7 @@ fn walk<S: Read + Seek + ?Sized>(
         if body.start.checked_add(len).is_none_or(|e| e > end) {
             return corrupt(&format!(
                 "the {} chunk declares {len} bytes, more than the file holds",
-                crate::text::one_line(&String::from_utf8_lossy(&id), 4)
+                vkw_guard::one_line(&String::from_utf8_lossy(&id), 4)
             ));
         }
         if let Some(r) = visit(&id, body, src) {

@@ -67,7 +67,7 @@ pub(super) fn mp4_boxes<S: Read + Seek + ?Sized>(src: &mut S) -> Result<(), Fail
 }
 
 fn fourcc(k: &[u8]) -> String {
-    crate::text::one_line(&String::from_utf8_lossy(k), 4)
+    vkw_guard::one_line(&String::from_utf8_lossy(k), 4)
 }
 
 fn be32(d: &[u8], at: usize) -> Option<u64> {

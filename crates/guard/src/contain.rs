@@ -1,11 +1,12 @@
-//! Containing panics of the decoding dependencies.
+//! Containing panics of the parsing dependencies.
 //!
-//! symphonia's demuxers and codecs have panics on malformed streams (failed
+//! symphonia's demuxers and codecs panic on some malformed streams (failed
 //! assertions in the Matroska reader, an index out of bounds in the AAC
-//! decoder, an `unwrap` in the MP4 `esds` parser). [`crate::decode`] checks
-//! what it can before symphonia sees it (`precheck.rs`), so the common cases
-//! never panic; for the rest the call is run under [`contain`], which turns a
-//! panic into an error value.
+//! decoder, an `unwrap` in the MP4 `esds` parser), and `tokenizers` on some
+//! malformed `tokenizer.json` files. The callers check what they can first
+//! (`vkw-audio`'s `precheck/`, `vkw-model`'s JSON check), so the known cases
+//! never panic; the call itself runs under [`contain`], which turns any
+//! other panic into an error value.
 //!
 //! The panic hook is process-global, and the default one prints the message
 //! (and, with `RUST_BACKTRACE`, a backtrace) before unwinding starts, so
@@ -30,6 +31,9 @@ thread_local! {
 
 static WRAP_HOOK: Once = Once::new();
 
+/// Longest panic message kept, in characters.
+const MAX_MESSAGE: usize = 200;
+
 fn install_hook() {
     WRAP_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -43,7 +47,7 @@ fn install_hook() {
 
 /// Under `cargo fuzz` (`cfg(fuzzing)`), `VKW_FUZZ_PANICS=report` lets
 /// contained panics reach the fuzzer's hook (which aborts), to find the
-/// dependency panics the prechecks could still cover.
+/// dependency panics that a check before the call could avoid.
 #[cfg(fuzzing)]
 fn report_contained() -> bool {
     static REPORT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -56,8 +60,8 @@ fn report_contained() -> bool {
 }
 
 /// Run `f`; a panic inside it is returned as `Err(message)` (one line, at
-/// most 120 characters) without anything printed.
-pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+/// most [`MAX_MESSAGE`] characters) without anything printed.
+pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     install_hook();
     let outer = CONTAINING.with(|c| c.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
@@ -68,7 +72,7 @@ pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        crate::text::one_line(&msg, 120)
+        crate::one_line(&msg, MAX_MESSAGE)
     })
 }
 
