@@ -31,6 +31,44 @@ pub enum LogitsAt {
     All,
 }
 
+/// The checks every backend's `decode` makes of its call before touching
+/// the state: `tokens` is `[num_seqs, t]` with `t ≥ 1`, the positions
+/// `len .. len + t` fit the model's text context, every token is in the
+/// vocabulary, and an [`LogitsAt::Index`] names one of the `t` positions.
+pub(crate) fn check_decode(
+    hp: &HParams,
+    num_seqs: usize,
+    len: usize,
+    tokens: &[u32],
+    t: usize,
+    at: LogitsAt,
+) -> Result<(), BackendError> {
+    if tokens.len() != num_seqs * t || t == 0 {
+        return Err(BackendError::Shape(format!(
+            "decode: {} tokens for {num_seqs} sequences of {t}",
+            tokens.len()
+        )));
+    }
+    if len + t > hp.n_text_ctx {
+        return Err(BackendError::Shape(format!(
+            "decode: position {} exceeds the model's {} text positions",
+            len + t,
+            hp.n_text_ctx
+        )));
+    }
+    if let Some(&bad) = tokens.iter().find(|&&tok| tok as usize >= hp.n_vocab) {
+        return Err(BackendError::Shape(format!(
+            "decode: token {bad} is outside the vocabulary"
+        )));
+    }
+    match at {
+        LogitsAt::Index(i) if i >= t => Err(BackendError::Shape(format!(
+            "decode: logits at {i} of {t} positions"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Result of an alignment pass (spec §7.1).
 #[derive(Debug, Clone, Default)]
 pub struct Alignment {
@@ -129,5 +167,35 @@ pub trait Backend: Send + Sync {
         out: &mut TopK,
     ) -> Result<(), BackendError> {
         logits::reference_top(self, state, tokens, req, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_calls_outside_the_state_or_model_are_shape_errors() {
+        let hp = HParams {
+            n_mels: 80,
+            d_model: 8,
+            d_ffn: 32,
+            n_audio_ctx: 1500,
+            n_text_ctx: 10,
+            n_vocab: 100,
+            encoder_layers: 1,
+            decoder_layers: 1,
+            encoder_heads: 2,
+            decoder_heads: 2,
+        };
+        let check = |len, tokens: &[u32], t, at| check_decode(&hp, 2, len, tokens, t, at);
+        assert!(check(0, &[1, 2, 3, 4], 2, LogitsAt::Index(1)).is_ok());
+        assert!(check(8, &[1, 2, 3, 4], 2, LogitsAt::All).is_ok());
+        let err = |r: Result<(), BackendError>| r.unwrap_err().to_string();
+        assert!(err(check(0, &[1, 2, 3], 2, LogitsAt::Last)).contains("3 tokens for 2 sequences"));
+        assert!(err(check(0, &[], 0, LogitsAt::Last)).contains("0 tokens"));
+        assert!(err(check(9, &[1, 2, 3, 4], 2, LogitsAt::Last)).contains("position 11 exceeds"));
+        assert!(err(check(0, &[1, 100], 1, LogitsAt::Last)).contains("token 100 is outside"));
+        assert!(err(check(0, &[1, 2, 3, 4], 2, LogitsAt::Index(2))).contains("logits at 2 of 2"));
     }
 }

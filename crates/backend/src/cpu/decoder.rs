@@ -291,31 +291,7 @@ pub fn decode(
     logits: &mut Vec<f32>,
 ) -> Result<(), BackendError> {
     let (d, ns) = (hp.d_model, st.num_seqs);
-    if tokens.len() != ns * t || t == 0 {
-        return Err(BackendError::Shape(format!(
-            "decode: {} tokens for {ns} sequences of {t}",
-            tokens.len()
-        )));
-    }
-    if st.len + t > hp.n_text_ctx {
-        return Err(BackendError::Shape(format!(
-            "decode: position {} exceeds the model's {} text positions",
-            st.len + t,
-            hp.n_text_ctx
-        )));
-    }
-    if let Some(&bad) = tokens.iter().find(|&&tok| tok as usize >= hp.n_vocab) {
-        return Err(BackendError::Shape(format!(
-            "decode: token {bad} is outside the vocabulary"
-        )));
-    }
-    if let LogitsAt::Index(i) = at {
-        if i >= t {
-            return Err(BackendError::Shape(format!(
-                "decode: logits at {i} of {t} positions"
-            )));
-        }
-    }
+    crate::check_decode(hp, ns, st.len, tokens, t, at)?;
     st.reserve(d, t);
     let rows = ns * t;
     let base = st.len;

@@ -18,7 +18,7 @@
 //! references at that position yet.
 
 use super::encoder::linear;
-use super::gpu::{Buf, Gpu, Plan, Read, Staging};
+use super::gpu::{Buf, Gpu, Plan, Read, Recorder, Staging};
 use super::ops::flash::{self, Flash};
 use super::ops::gemm;
 use super::ops::gemv::{self, Gemv, KvAppend};
@@ -27,7 +27,7 @@ use super::ops::logits::{self as logit_ops, LogitTop};
 use super::ops::matmul::MatMul;
 use super::ops::sdpa::{Kv, Sdpa, Slots};
 use super::ops::{embed, layer_norm, WType};
-use super::weights::{GLinear, GWeights};
+use super::weights::{GLinear, GNorm, GWeights};
 use crate::logits::{LogitMasks, TopRequest};
 use crate::{BackendError, LogitsAt};
 use vkw_model::HParams;
@@ -314,6 +314,89 @@ fn gemv<'a>(l: &'a GLinear, x: &'a Buf, rows: usize, out: &'a Buf) -> Gemv<'a> {
     g
 }
 
+/// How a projection's result is stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// Written as it is.
+    Write,
+    /// Through GELU (the FFN's first matmul).
+    Gelu,
+    /// Added into the output (the residual stream).
+    Add,
+}
+
+/// The projections of one decoder call, recorded the same way for every
+/// layer: a fused step (few rows) runs each as one few-row matmul with the
+/// LayerNorm in its input staging; a larger one runs the LayerNorm into
+/// `h`, then the tiled matmul.
+struct Projections<'a> {
+    gpu: &'a Gpu,
+    fused: bool,
+    rows: usize,
+    d: usize,
+    eps: f32,
+    /// LayerNorm output of an unfused step.
+    h: &'a Buf,
+    /// Split-K partials of the tiled matmul.
+    gpart: &'a Buf,
+}
+
+impl Projections<'_> {
+    /// `l` on `x` (LayerNorm `norm` first, when given) into `out`, stored as
+    /// `store`; with `kv` a fused step also appends the K/V columns to the
+    /// cache in the matmul's store (an unfused caller appends them itself).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        rec: &mut Recorder,
+        l: &GLinear,
+        x: &Buf,
+        norm: Option<&GNorm>,
+        out: &Buf,
+        store: Store,
+        kv: Option<KvAppend<'_>>,
+    ) -> Result<(), BackendError> {
+        if self.fused {
+            let mut g = gemv(l, x, self.rows, out);
+            g.norm = norm.map(|n| (&n.0, 0, self.eps));
+            g.gelu = store == Store::Gelu;
+            g.accumulate = store == Store::Add;
+            g.kv = kv;
+            return g.record(self.gpu, rec);
+        }
+        let input = match norm {
+            Some(n) => {
+                layer_norm::record(
+                    self.gpu,
+                    rec,
+                    x,
+                    0,
+                    self.d,
+                    self.rows,
+                    self.d,
+                    (&n.0, 0),
+                    self.eps,
+                    self.h,
+                    0,
+                )?;
+                self.h
+            }
+            None => x,
+        };
+        linear(
+            self.gpu,
+            rec,
+            l,
+            input,
+            self.rows,
+            out,
+            store == Store::Gelu,
+            store == Store::Add,
+            Some(self.gpart),
+        )
+    }
+}
+
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see
 /// [`crate::Backend::decode`]. With `capture`, also keep the pre-softmax
 /// cross-attention scores of its layers.
@@ -340,34 +423,13 @@ pub fn decode(
             )));
         }
     }
-    if tokens.len() != ns * t || t == 0 {
-        return Err(BackendError::Shape(format!(
-            "decode: {} tokens for {ns} sequences of {t}",
-            tokens.len()
-        )));
-    }
-    if st.len + t > hp.n_text_ctx {
-        return Err(BackendError::Shape(format!(
-            "decode: position {} exceeds the model's {} text positions",
-            st.len + t,
-            hp.n_text_ctx
-        )));
-    }
-    if let Some(&bad) = tokens.iter().find(|&&tok| tok as usize >= hp.n_vocab) {
-        return Err(BackendError::Shape(format!(
-            "decode: token {bad} is outside the vocabulary"
-        )));
-    }
+    crate::check_decode(hp, ns, st.len, tokens, t, at)?;
     let rows = ns * t;
     // Rows whose logits are computed: `picked` rows `in_stride` apart.
     let (picked, in_off, in_stride) = match at {
         LogitsAt::Last => (ns, (t - 1) * d, t * d),
-        LogitsAt::Index(i) if i < t => (ns, i * d, t * d),
-        LogitsAt::Index(i) => {
-            return Err(BackendError::Shape(format!(
-                "decode: logits at {i} of {t} positions"
-            )))
-        }
+        // check_decode refused an index past the call's positions.
+        LogitsAt::Index(i) => (ns, i * d, t * d),
         LogitsAt::All => (rows, 0, d),
     };
     reserve(gpu, st, hp, st.len + t, ns)?;
@@ -432,47 +494,38 @@ pub fn decode(
         &s.x,
     )?;
     let layers = w.dec_layers.len();
+    let proj = Projections {
+        gpu,
+        fused,
+        rows,
+        d,
+        eps,
+        h: &s.h,
+        gpart: &s.gpart,
+    };
     for (li, l) in w.dec_layers.iter().enumerate() {
         let cache = &cache[li];
         // Self-attention: LN → QKV (and K/V into the cache) → attention
         // over the history table → output projection + residual.
-        if fused {
-            let mut g = gemv(&l.self_qkv, &s.x, rows, &s.qkv);
-            g.norm = Some((&l.self_norm.0, 0, eps));
-            g.kv = Some(KvAppend {
-                cache,
-                cap: lay.cap,
-                slots: lay.seqs,
-                d,
-                base,
-                t,
-            });
-            g.record(gpu, &mut rec)?;
-        } else {
-            layer_norm::record(
-                gpu,
-                &mut rec,
-                &s.x,
-                0,
-                d,
-                rows,
-                d,
-                (&l.self_norm.0, 0),
-                eps,
-                &s.h,
-                0,
-            )?;
-            linear(
-                gpu,
-                &mut rec,
-                &l.self_qkv,
-                &s.h,
-                rows,
-                &s.qkv,
-                false,
-                false,
-                Some(&s.gpart),
-            )?;
+        let kv = KvAppend {
+            cache,
+            cap: lay.cap,
+            slots: lay.seqs,
+            d,
+            base,
+            t,
+        };
+        let norm = Some(&l.self_norm);
+        proj.record(
+            &mut rec,
+            &l.self_qkv,
+            &s.x,
+            norm,
+            &s.qkv,
+            Store::Write,
+            Some(kv),
+        )?;
+        if !fused {
             let cl = Layout { seqs: ns, ..lay };
             kv_cache::append_slots(gpu, &mut rec, &s.qkv, cache, cl, lay.seqs, t, base)?;
         }
@@ -499,54 +552,10 @@ pub fn decode(
             scores: None,
         }
         .record(gpu, &mut rec)?;
-        if fused {
-            let mut g = gemv(&l.self_out, &s.ctx, rows, &s.x);
-            g.accumulate = true;
-            g.record(gpu, &mut rec)?;
-        } else {
-            linear(
-                gpu,
-                &mut rec,
-                &l.self_out,
-                &s.ctx,
-                rows,
-                &s.x,
-                false,
-                true,
-                Some(&s.gpart),
-            )?;
-        }
+        proj.record(&mut rec, &l.self_out, &s.ctx, None, &s.x, Store::Add, None)?;
         // Cross-attention over each sequence's window.
-        if fused {
-            let mut g = gemv(&l.cross_q, &s.x, rows, &s.q);
-            g.norm = Some((&l.cross_norm.0, 0, eps));
-            g.record(gpu, &mut rec)?;
-        } else {
-            layer_norm::record(
-                gpu,
-                &mut rec,
-                &s.x,
-                0,
-                d,
-                rows,
-                d,
-                (&l.cross_norm.0, 0),
-                eps,
-                &s.h,
-                0,
-            )?;
-            linear(
-                gpu,
-                &mut rec,
-                &l.cross_q,
-                &s.h,
-                rows,
-                &s.q,
-                false,
-                false,
-                Some(&s.gpart),
-            )?;
-        }
+        let norm = Some(&l.cross_norm);
+        proj.record(&mut rec, &l.cross_q, &s.x, norm, &s.q, Store::Write, None)?;
         if use_flash {
             Flash {
                 q: &s.q,
@@ -597,74 +606,19 @@ pub fn decode(
             }
             .record(gpu, &mut rec)?;
         }
+        proj.record(&mut rec, &l.cross_out, &s.ctx, None, &s.x, Store::Add, None)?;
         // FFN: LN → fc1 + GELU → fc2 + residual.
-        if fused {
-            let mut g = gemv(&l.cross_out, &s.ctx, rows, &s.x);
-            g.accumulate = true;
-            g.record(gpu, &mut rec)?;
-            let mut g = gemv(&l.fc1, &s.x, rows, &s.ff);
-            g.norm = Some((&l.ffn_norm.0, 0, eps));
-            g.gelu = true;
-            g.record(gpu, &mut rec)?;
-            let mut g = gemv(&l.fc2, &s.ff, rows, &s.x);
-            g.accumulate = true;
-            g.record(gpu, &mut rec)?;
-        } else {
-            linear(
-                gpu,
-                &mut rec,
-                &l.cross_out,
-                &s.ctx,
-                rows,
-                &s.x,
-                false,
-                true,
-                Some(&s.gpart),
-            )?;
-            layer_norm::record(
-                gpu,
-                &mut rec,
-                &s.x,
-                0,
-                d,
-                rows,
-                d,
-                (&l.ffn_norm.0, 0),
-                eps,
-                &s.h,
-                0,
-            )?;
-            linear(
-                gpu,
-                &mut rec,
-                &l.fc1,
-                &s.h,
-                rows,
-                &s.ff,
-                true,
-                false,
-                Some(&s.gpart),
-            )?;
-            linear(
-                gpu,
-                &mut rec,
-                &l.fc2,
-                &s.ff,
-                rows,
-                &s.x,
-                false,
-                true,
-                Some(&s.gpart),
-            )?;
-        }
+        let norm = Some(&l.ffn_norm);
+        proj.record(&mut rec, &l.fc1, &s.x, norm, &s.ff, Store::Gelu, None)?;
+        proj.record(&mut rec, &l.fc2, &s.ff, None, &s.x, Store::Add, None)?;
         if (li + 1) % SUBMIT_LAYERS == 0 && li + 1 < layers {
             rec.split();
         }
     }
     // Only the positions asked for go through the final LN and projection.
-    let proj = w.proj();
+    let out_proj = w.proj();
     if gemv::fits(gpu, picked, d, 0) {
-        let mut g = gemv(proj, &s.x, picked, &s.logits);
+        let mut g = gemv(out_proj, &s.x, picked, &s.logits);
         g.x_off = in_off;
         g.ldx = in_stride;
         g.norm = Some((&w.dec_norm.0, 0, eps));
@@ -686,7 +640,7 @@ pub fn decode(
         linear(
             gpu,
             &mut rec,
-            proj,
+            out_proj,
             &s.normed,
             picked,
             &s.logits,
