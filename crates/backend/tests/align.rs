@@ -7,15 +7,7 @@ use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
-use vkw_testkit::{fixtures, model_dir};
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use vkw_testkit::{fixtures, max_abs_diff, model_dir};
 
 #[test]
 fn align_matches_decoder_and_golden_probabilities() {
@@ -60,7 +52,7 @@ fn align_matches_decoder_and_golden_probabilities() {
     backend
         .decode(&mut st, &tokens, n, LogitsAt::All, &mut logits)
         .unwrap();
-    let d = max_diff(&a.logits, &logits);
+    let d = max_abs_diff(&a.logits, &logits);
     assert!(d < 1e-3, "align logits differ from decode by {d}");
 
     // Token probabilities (softmax over [0, eot) at position 1 + t) as CT2's.
@@ -83,7 +75,7 @@ fn align_matches_decoder_and_golden_probabilities() {
     for h in 0..heads.len() {
         let full = &a.scores[h * n * frames..][..k * frames];
         let part = &p.scores[h * k * frames..][..k * frames];
-        let d = max_diff(full, part);
+        let d = max_abs_diff(full, part);
         assert!(d < 1e-3, "head {h}: prefix scores differ by {d}");
     }
     // Bad heads and tokens are errors, not panics.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
-use vkw_testkit::{fixtures, model_dir};
+use vkw_testkit::{fixtures, max_abs_diff, model_dir};
 
 fn golden() -> serde_json::Value {
     let text = std::fs::read_to_string(fixtures().join("golden/jfk.intermediates.json")).unwrap();
@@ -32,14 +32,6 @@ fn assert_top10(logits: &[f32], golden: &serde_json::Value) {
             logits[id]
         );
     }
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 struct Setup {
@@ -69,7 +61,7 @@ fn mel_window_matches_golden() {
     for (frame, key) in [(100usize, "100"), (500, "500"), (1000, "1000")] {
         let want = floats(&f["window_frames_selected"][key]);
         let got: Vec<f32> = (0..80).map(|m| s.window[m * 3000 + frame]).collect();
-        let d = max_diff(&got, &want);
+        let d = max_abs_diff(&got, &want);
         assert!(d < 1e-4, "mel frame {frame}: max diff {d}");
     }
 }
@@ -85,7 +77,7 @@ fn encoder_and_first_step_match_golden() {
     for frame in [0usize, 1, 750, 1499] {
         let want = floats(&e["frames_first8"][frame.to_string().as_str()]);
         let got = &host[frame * 384..frame * 384 + 8];
-        worst = worst.max(max_diff(got, &want));
+        worst = worst.max(max_abs_diff(got, &want));
     }
     // The golden README: an independent float64 implementation is 2e-5 away;
     // values reach 11.9, so allow f32 summation-order noise.
@@ -131,5 +123,5 @@ fn encoder_and_first_step_match_golden() {
     s.backend
         .decode(&mut st2, &[50362], 1, LogitsAt::Last, &mut l2)
         .unwrap();
-    assert!(max_diff(&logits, &l2) < 1e-3);
+    assert!(max_abs_diff(&logits, &l2) < 1e-3);
 }

@@ -6,15 +6,7 @@ use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
-use vkw_testkit::{fixtures, model_dir};
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use vkw_testkit::{fixtures, max_abs_diff, model_dir};
 
 #[test]
 fn two_windows_in_one_state_match_separate_states() {
@@ -54,11 +46,11 @@ fn two_windows_in_one_state_match_separate_states() {
         .decode(&mut batched, &tokens, 2, LogitsAt::Last, &mut logits)
         .unwrap();
     for w in 0..2 {
-        let d = max_diff(&logits[w * v..(w + 1) * v], &pre[w]);
+        let d = max_abs_diff(&logits[w * v..(w + 1) * v], &pre[w]);
         assert!(d < 1e-4, "pre-pass window {w}: {d}");
     }
     // The two windows really differ (else the test proves nothing).
-    assert!(max_diff(&pre[0], &pre[1]) > 0.1);
+    assert!(max_abs_diff(&pre[0], &pre[1]) > 0.1);
 
     // Beams of both windows, grouped: [w0, w0, w1, w1].
     backend.reorder(&mut batched, &[0, 0, 1, 1]).unwrap();
@@ -73,8 +65,8 @@ fn two_windows_in_one_state_match_separate_states() {
     let sep0 = step(&mut separate[0], &a);
     let sep1 = step(&mut separate[1], &b);
     let got = step(&mut batched, &[a[0], a[1], b[0], b[1]]);
-    let d0 = max_diff(&got[..2 * v], &sep0);
-    let d1 = max_diff(&got[2 * v..], &sep1);
+    let d0 = max_abs_diff(&got[..2 * v], &sep0);
+    let d1 = max_abs_diff(&got[2 * v..], &sep1);
     assert!(d0 < 1e-4 && d1 < 1e-4, "grouped step: {d0} {d1}");
 
     // Interleave the windows and swap beams: batched rows [w1b1, w0b0, w1b0, w0b1].
@@ -86,7 +78,7 @@ fn two_windows_in_one_state_match_separate_states() {
     let got = step(&mut batched, &[60, 50, 61, 51]);
     let rows = [(&sep1, 0), (&sep0, 0), (&sep1, 1), (&sep0, 1)];
     for (r, (want, i)) in rows.iter().enumerate() {
-        let d = max_diff(&got[r * v..(r + 1) * v], &want[i * v..(i + 1) * v]);
+        let d = max_abs_diff(&got[r * v..(r + 1) * v], &want[i * v..(i + 1) * v]);
         assert!(d < 1e-4, "interleaved row {r}: {d}");
     }
     assert_eq!(backend.cache_len(&batched), 4);
@@ -137,6 +129,6 @@ fn more_than_eight_rows_match_separate_states() {
         .decode(&mut st, &tokens, 1, LogitsAt::Last, &mut got)
         .unwrap();
     assert_eq!(got.len(), 10 * v);
-    let d = max_diff(&got, &want);
+    let d = max_abs_diff(&got, &want);
     assert!(d < 1e-4, "10-row step: {d}");
 }

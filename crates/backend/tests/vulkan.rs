@@ -9,7 +9,7 @@ use vkw_backend::cpu::CpuBackend;
 use vkw_backend::vulkan::{best_adapter, gpu, VulkanBackend};
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
-use vkw_testkit::{fixtures, model_dir};
+use vkw_testkit::{fixtures, max_abs_diff, model_dir};
 
 fn backends() -> Option<(Arc<WhisperModel>, CpuBackend, VulkanBackend)> {
     let list = gpu::enumerate();
@@ -27,14 +27,6 @@ fn backends() -> Option<(Arc<WhisperModel>, CpuBackend, VulkanBackend)> {
     let cpu = CpuBackend::new(model.clone(), 2).unwrap();
     let vk = VulkanBackend::new(model.clone(), best.index).unwrap();
     Some((model, cpu, vk))
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -63,7 +55,7 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
         vk.encoded_to_host(&enc_v).unwrap(),
         cpu.encoded_to_host(&enc_c).unwrap(),
     );
-    let d = max_diff(&hv, &hc);
+    let d = max_abs_diff(&hv, &hc);
     eprintln!("encoder max abs difference: {d:.2e}");
     assert!(d < 2e-3, "encoder output differs by {d}");
 
@@ -78,7 +70,7 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
     cpu.decode(&mut sc, &prompt, 2, LogitsAt::All, &mut lc)
         .unwrap();
     assert_eq!(lv.len(), 2 * v);
-    let d = max_diff(&lv, &lc);
+    let d = max_abs_diff(&lv, &lc);
     assert!(d < 2e-3, "pre-pass logits differ by {d}");
     vk.reorder(&mut sv, &[0, 0, 0]).unwrap();
     cpu.reorder(&mut sc, &[0, 0, 0]).unwrap();
@@ -88,7 +80,7 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
             .unwrap();
         cpu.decode(&mut sc, &toks, 1, LogitsAt::Last, &mut lc)
             .unwrap();
-        let d = max_diff(&lv, &lc);
+        let d = max_abs_diff(&lv, &lc);
         assert!(d < 2e-3, "step {step}: logits differ by {d}");
         for s in 0..3 {
             assert_eq!(
@@ -113,9 +105,9 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
         .unwrap();
     cpu.decode(&mut bc, &tokens, 2, LogitsAt::Last, &mut lc)
         .unwrap();
-    assert!(max_diff(&lv, &lc) < 2e-3);
+    assert!(max_abs_diff(&lv, &lc) < 2e-3);
     assert!(
-        max_diff(&lv[..v], &lv[v..]) > 1e-2,
+        max_abs_diff(&lv[..v], &lv[v..]) > 1e-2,
         "the two windows should differ"
     );
     vk.reorder(&mut bv, &[1, 0, 1, 0]).unwrap();
@@ -125,7 +117,7 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
         .unwrap();
     cpu.decode(&mut bc, &step, 1, LogitsAt::Last, &mut lc)
         .unwrap();
-    let d = max_diff(&lv, &lc);
+    let d = max_abs_diff(&lv, &lc);
     assert!(d < 2e-3, "batched windows after reorder differ by {d}");
 
     // One backend shared by two threads, each decoding its own window:
@@ -168,21 +160,21 @@ fn encoder_decoder_start_batch_and_align_match_cpu() {
     assert_eq!(al.logits.len(), toks.len() * v);
     match cpu.align(&enc_c, 1, &toks, &heads) {
         Ok(ac) => {
-            assert!(max_diff(&al.logits, &ac.logits) < 2e-3);
-            assert!(max_diff(&al.scores, &ac.scores) < 2e-3);
+            assert!(max_abs_diff(&al.logits, &ac.logits) < 2e-3);
+            assert!(max_abs_diff(&al.scores, &ac.scores) < 2e-3);
         }
         Err(e) => {
             eprintln!("CPU align unavailable ({e}); comparing with decode");
             let mut st = cpu.start(&enc_c, 1).unwrap();
             cpu.decode(&mut st, &toks, toks.len(), LogitsAt::All, &mut lc)
                 .unwrap();
-            assert!(max_diff(&al.logits, &lc) < 2e-3);
+            assert!(max_abs_diff(&al.logits, &lc) < 2e-3);
             // Scores of different heads differ, and are pre-softmax
             // (not probabilities).
             let row = &al.scores[..frames];
             assert!(row.iter().any(|&x| !(0.0..=1.0).contains(&x)));
             assert!(
-                max_diff(
+                max_abs_diff(
                     &al.scores[..frames],
                     &al.scores[2 * toks.len() * frames..][..frames]
                 ) > 1e-3

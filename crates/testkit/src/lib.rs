@@ -49,6 +49,16 @@ pub fn vad_model() -> Option<PathBuf> {
     None
 }
 
+/// The largest element-wise |a − b| of two equally long slices (logits,
+/// activations) compared between backends or paths.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Lower-case words with punctuation removed (apostrophes inside words
 /// kept): what word error rates are computed on.
 pub fn wer_words(text: &str) -> Vec<String> {
@@ -69,6 +79,12 @@ pub fn wer_words(text: &str) -> Vec<String> {
 /// reference's word count.
 pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     let (r, h) = (wer_words(reference), wer_words(hypothesis));
+    100.0 * word_edits(&r, &h) as f64 / r.len().max(1) as f64
+}
+
+/// Word-level Levenshtein distance (substitutions, insertions, deletions)
+/// between reference words `r` and hypothesis words `h`.
+pub fn word_edits(r: &[String], h: &[String]) -> usize {
     let mut prev: Vec<usize> = (0..=h.len()).collect();
     for (i, rw) in r.iter().enumerate() {
         let mut cur = vec![i + 1; h.len() + 1];
@@ -79,7 +95,7 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
         }
         prev = cur;
     }
-    100.0 * prev[h.len()] as f64 / r.len().max(1) as f64
+    prev[h.len()]
 }
 
 /// The reference text of `file` in the shared set `set` (its manifest.tsv).
@@ -132,4 +148,18 @@ pub fn white_noise(n: usize) -> Vec<f32> {
 pub fn with_lead_silence(secs: f64, audio: impl IntoIterator<Item = f32>) -> Vec<f32> {
     let lead = (secs * 16_000.0).round() as usize;
     std::iter::repeat_n(0.0, lead).chain(audio).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wer_counts_word_edits() {
+        let r = wer_words("Hello, world! It's me.");
+        assert_eq!(r, ["hello", "world", "it's", "me"]);
+        assert_eq!(word_edits(&r, &wer_words("hello word it's me too")), 2);
+        assert_eq!(wer("a b c d", "a x c"), 50.0);
+        assert_eq!(wer("Hello, world!", "hello world"), 0.0);
+    }
 }

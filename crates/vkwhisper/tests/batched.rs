@@ -8,7 +8,7 @@
 
 mod common;
 
-use vkw_testkit::fixtures;
+use vkw_testkit::{fixtures, wer};
 use vkwhisper::{Engine, Segment, TranscribeOptions};
 
 const LONGFORM: &str = "longform/ljspeech_LJ001_0001-0032.wav";
@@ -26,43 +26,6 @@ fn golden_tokens(w: &serde_json::Value) -> Vec<u32> {
         .iter()
         .map(|t| t.as_u64().expect("token") as u32)
         .collect()
-}
-
-/// Lower-case words with punctuation removed (apostrophes inside words kept).
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| c.is_whitespace() || c == '-')
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-                .trim_matches('\'')
-                .to_string()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word error rate in percent (word-level Levenshtein / reference words).
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    100.0 * prev[h.len()] as f64 / r.len().max(1) as f64
-}
-
-#[test]
-fn wer_counts_edits() {
-    assert_eq!(wer("a b c d", "a x c"), 50.0);
-    assert_eq!(wer("Hello, world!", "hello world"), 0.0);
 }
 
 /// tiny.en on the CPU, with the VAD model installed.

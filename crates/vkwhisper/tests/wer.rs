@@ -9,45 +9,8 @@
 
 mod common;
 
-use vkw_testkit::fixtures;
+use vkw_testkit::{fixtures, wer_words as words, word_edits as edits};
 use vkwhisper::{from_fn, ControlFlow, TranscribeOptions};
-
-/// Lower-case words with punctuation removed (apostrophes inside words kept).
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| c.is_whitespace() || c == '-')
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-                .trim_matches('\'')
-                .to_string()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word-level Levenshtein distance.
-fn edits(r: &[String], h: &[String]) -> usize {
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()]
-}
-
-#[test]
-fn wer_helpers_work() {
-    let r = words("Hello, world! It's me.");
-    assert_eq!(r, ["hello", "world", "it's", "me"]);
-    assert_eq!(edits(&r, &words("hello word it's me too")), 2);
-}
 
 #[test]
 fn wer_from_original_files_matches_golden() {
