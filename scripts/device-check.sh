@@ -252,10 +252,13 @@ GEMV_BEST=$(awk '/^op=gemv kernel=/ && / ms=/ {
     print best
   }' "$OUT/ops.txt" 2> /dev/null)
 GEMV_BEST=${GEMV_BEST:-direct}
-echo "candidates: VKW_COOP_TILES=${COOP_BEST:-none} VKW_GEMV=$GEMV_BEST VKW_ENCODER_ATTN=coop VKW_SDPA=fast" | tee -a "$OUT/summary.txt"
-# (An empty VKW_COOP_TILES, when no tiling ran, counts as unset.)
+echo "candidates: VKW_COOP_TILES=${COOP_BEST:-none} VKW_GEMV=$GEMV_BEST VKW_ENCODER_ATTN=coop VKW_SDPA=fast VKW_BATCH_GEMV=chunks" | tee -a "$OUT/summary.txt"
+# (An empty VKW_COOP_TILES, when no tiling ran, counts as unset.) The
+# batched steps' chunked few-row matmuls (VKW_BATCH_GEMV) change only calls
+# of more than 16 rows: the batched figure, repeated with the candidates.
 candidates() {
-  VKW_COOP_TILES="$COOP_BEST" VKW_GEMV="$GEMV_BEST" VKW_ENCODER_ATTN=coop VKW_SDPA=fast "$@"
+  VKW_COOP_TILES="$COOP_BEST" VKW_GEMV="$GEMV_BEST" VKW_ENCODER_ATTN=coop VKW_SDPA=fast \
+    VKW_BATCH_GEMV=chunks "$@"
 }
 if [ -x "$DIST/backend-tests" ]; then
   CI=true step vulkan-unit-tests 300 "$DIST/backend-tests" --test-threads 2 vulkan::
@@ -320,6 +323,9 @@ for shape in $SHAPES; do
       step "traffic-$shape" 120 "$DC" traffic "$m" float32 float16
       VKW_ENCODER_ATTN=scores step "traffic-$shape-scores" 120 "$DC" traffic "$m" float32
       step "batched-$shape-$ct" 180 "$DC" batched "$m" "$ct" "$BATCH" 5 "$BSTEPS"
+      case " $PROFILE_SHAPES " in *" $shape "*)
+        candidates step "batched-$shape-$ct-candidates" 180 "$DC" batched "$m" "$ct" "$BATCH" 5 "$BSTEPS" ;;
+      esac
       # Kept for the anchors, which run after this shape's int8 figures.
       continue
     fi

@@ -10,7 +10,8 @@ faster):
     many-row matmul (coop vs every coop_tiled tiling that agreed with the
     first kernel's output), the encoder attention (simt vs coop);
   * model-*.txt vs model-*-candidates.txt: encoder ms per window and decoder
-    ms per step (p50);
+    ms per step (p50); batched-*.txt likewise for the batched figure (steps
+    of batch x beam rows, where VKW_BATCH_GEMV changes the matmuls);
   * profile-*.txt vs profile-*-candidates.txt: GPU ms per op over the run;
   * check-*-candidates.txt: whether the argmax still agrees with the CPU;
   * per shape, vkwhisper float16 next to the anchors that ran: encoder ms
@@ -79,16 +80,24 @@ def ops(out: Path):
 
 
 def model(out: Path):
-    for cand in sorted(out.glob("model-*-candidates.txt")):
-        plain = out / cand.name.replace("-candidates", "")
-        if not plain.exists():
-            continue
-        a = fields(plain.read_text().splitlines()[0])
-        b = fields(cand.read_text().splitlines()[0])
-        name = plain.stem[len("model-"):]
-        for k in ("encode_ms", "step_ms_p50"):
-            if k in a and k in b:
-                print(f"== {name} {k}: {a[k]} -> {b[k]} ({ratio(float(a[k]), float(b[k]))})")
+    for prefix, keys in (("model", ("encode_ms", "step_ms_p50")),
+                         ("batched", ("encode_ms_per_window", "step_ms_p50"))):
+        for cand in sorted(out.glob(f"{prefix}-*-candidates.txt")):
+            compare(out, cand, prefix, keys)
+
+
+def compare(out: Path, cand: Path, prefix: str, keys):
+    plain = out / cand.name.replace("-candidates", "")
+    if not plain.exists():
+        return
+    lines = (plain.read_text().splitlines(), cand.read_text().splitlines())
+    if not lines[0] or not lines[1]:
+        return
+    a, b = fields(lines[0][0]), fields(lines[1][0])
+    name = plain.stem if prefix == "batched" else plain.stem[len("model-"):]
+    for k in keys:
+        if k in a and k in b:
+            print(f"== {name} {k}: {a[k]} -> {b[k]} ({ratio(float(a[k]), float(b[k]))})")
 
 
 def profile(out: Path):

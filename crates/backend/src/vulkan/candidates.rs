@@ -29,6 +29,14 @@ pub struct Candidates {
     /// `VKW_SDPA=fast`: the decoder's attention with shorter dependency
     /// chains (`fast` in `ops/sdpa.wgsl`).
     pub sdpa_fast: bool,
+    /// `VKW_BATCH_GEMV=chunks`: a decoder call of more than
+    /// [`gemv::MAX_ROWS`](super::ops::gemv::MAX_ROWS) rows (a batched step:
+    /// windows × beams) runs its projections as few-row matmuls over
+    /// chunks of rows, each re-reading the weights (from the GPU's L2 for
+    /// all but the first), with the LayerNorms and the cache append fused
+    /// as in a small step, instead of LayerNorm dispatches and the small-M
+    /// GEMM (`gemm`, the default).
+    pub batch_gemv: bool,
 }
 
 /// The value of `var`, `None` when unset or empty.
@@ -87,6 +95,7 @@ impl Candidates {
             gemv: gemv_of(var("VKW_GEMV"))?,
             attn_coop: choice("VKW_ENCODER_ATTN", "coop", &["flash", "scores"])?,
             sdpa_fast: choice("VKW_SDPA", "fast", &["main"])?,
+            batch_gemv: choice("VKW_BATCH_GEMV", "chunks", &["gemm"])?,
         })
     }
 }

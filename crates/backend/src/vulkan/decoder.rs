@@ -9,7 +9,9 @@
 //! A step of up to [`gemv::MAX_ROWS`] rows uses the fused kernels: each
 //! LayerNorm runs inside the following matmul's input staging and the K/V
 //! cache append inside the QKV projection's store (8 dispatches per
-//! layer). Cross-attention of every step (one token per sequence, at most
+//! layer). A larger call (a batched step) runs LayerNorm dispatches and the
+//! tiled matmuls, or, with the `VKW_BATCH_GEMV=chunks` candidate, the fused
+//! kernels over chunks of whole sequences ([`Projections`]). Cross-attention of every step (one token per sequence, at most
 //! [`flash::MAX_ROWS`] rows per window, batched steps included) is
 //! flash-decoding over each window's keys for all its beams at once.
 //! Beam reorder copies nothing on the GPU: each sequence's history is a
@@ -328,10 +330,13 @@ enum Store {
 /// The projections of one decoder call, recorded the same way for every
 /// layer: a fused step (few rows) runs each as one few-row matmul with the
 /// LayerNorm in its input staging; a larger one runs the LayerNorm into
-/// `h`, then the tiled matmul.
+/// `h`, then the tiled matmul, or (the `VKW_BATCH_GEMV=chunks` candidate)
+/// few-row matmuls over chunks of its rows.
 struct Projections<'a> {
     gpu: &'a Gpu,
-    fused: bool,
+    /// Rows per few-row matmul: all of them in a small step, a chunk in a
+    /// chunked one; 0 for the LayerNorm and tiled matmul.
+    chunk: usize,
     rows: usize,
     d: usize,
     eps: f32,
@@ -343,8 +348,8 @@ struct Projections<'a> {
 
 impl Projections<'_> {
     /// `l` on `x` (LayerNorm `norm` first, when given) into `out`, stored as
-    /// `store`; with `kv` a fused step also appends the K/V columns to the
-    /// cache in the matmul's store (an unfused caller appends them itself).
+    /// `store`; with `kv` the few-row matmuls also append the K/V columns
+    /// to the cache in their store (with `chunk` 0 the caller appends them).
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -356,13 +361,24 @@ impl Projections<'_> {
         store: Store,
         kv: Option<KvAppend<'_>>,
     ) -> Result<(), BackendError> {
-        if self.fused {
-            let mut g = gemv(l, x, self.rows, out);
-            g.norm = norm.map(|n| (&n.0, 0, self.eps));
-            g.gelu = store == Store::Gelu;
-            g.accumulate = store == Store::Add;
-            g.kv = kv;
-            return g.record(self.gpu, rec);
+        if self.chunk > 0 {
+            // A chunk is a multiple of the positions per sequence (`chunk`'s
+            // choice), so its rows are whole sequences from slot r0 / t.
+            for r0 in (0..self.rows).step_by(self.chunk) {
+                let m = self.chunk.min(self.rows - r0);
+                let mut g = gemv(l, x, m, out);
+                g.x_off = r0 * l.cols;
+                g.o_off = r0 * l.rows;
+                g.norm = norm.map(|n| (&n.0, 0, self.eps));
+                g.gelu = store == Store::Gelu;
+                g.accumulate = store == Store::Add;
+                g.kv = kv.map(|kv| KvAppend {
+                    first: kv.first + r0 / kv.t,
+                    ..kv
+                });
+                g.record(self.gpu, rec)?;
+            }
+            return Ok(());
         }
         let input = match norm {
             Some(n) => {
@@ -395,6 +411,25 @@ impl Projections<'_> {
             Some(self.gpart),
         )
     }
+}
+
+/// Rows per few-row matmul of a decoder call of `rows` rows, `t` positions
+/// per sequence (see [`Projections`]): all of them where they fit; else,
+/// with the `VKW_BATCH_GEMV=chunks` candidate, the most whole sequences
+/// that fit; else 0 (LayerNorm and tiled matmul).
+fn chunk_rows(gpu: &Gpu, hp: &HParams, rows: usize, t: usize) -> usize {
+    let fits = |m| gemv::fits(gpu, m, hp.d_model, 0) && gemv::fits(gpu, m, hp.d_ffn, 0);
+    if fits(rows) {
+        return rows;
+    }
+    if !gpu.candidates.batch_gemv {
+        return 0;
+    }
+    (1..=gemv::MAX_ROWS / t.max(1))
+        .rev()
+        .map(|s| s * t)
+        .find(|&m| fits(m))
+        .unwrap_or(0)
 }
 
 /// Run `tokens` (`[num_seqs, t]`) through the decoder; see
@@ -445,7 +480,7 @@ pub fn decode(
     upload_tables(gpu, st, lay.cap, base + t);
     let heads = hp.decoder_heads;
     let dh = d / heads;
-    let fused = gemv::fits(gpu, rows, d, 0) && gemv::fits(gpu, rows, hp.d_ffn, 0);
+    let chunk = chunk_rows(gpu, hp, rows, t);
     // Flash-decoding does not depend on the fused matmuls: a batched step
     // (windows × beams > 16 rows, e.g. 8 × 5) has at most 16 rows per window
     // and takes it too, instead of the per-(row, head) loop over 1500 keys.
@@ -496,7 +531,7 @@ pub fn decode(
     let layers = w.dec_layers.len();
     let proj = Projections {
         gpu,
-        fused,
+        chunk,
         rows,
         d,
         eps,
@@ -514,6 +549,7 @@ pub fn decode(
             d,
             base,
             t,
+            first: 0,
         };
         let norm = Some(&l.self_norm);
         proj.record(
@@ -525,7 +561,7 @@ pub fn decode(
             Store::Write,
             Some(kv),
         )?;
-        if !fused {
+        if chunk == 0 {
             let cl = Layout { seqs: ns, ..lay };
             kv_cache::append_slots(gpu, &mut rec, &s.qkv, cache, cl, lay.seqs, t, base)?;
         }
@@ -617,12 +653,25 @@ pub fn decode(
     }
     // Only the positions asked for go through the final LN and projection.
     let out_proj = w.proj();
-    if gemv::fits(gpu, picked, d, 0) {
-        let mut g = gemv(out_proj, &s.x, picked, &s.logits);
-        g.x_off = in_off;
-        g.ldx = in_stride;
-        g.norm = Some((&w.dec_norm.0, 0, eps));
-        g.record(gpu, &mut rec)?;
+    // All picked rows in one few-row matmul, or in chunks of them (the
+    // candidate), or the LayerNorm and tiled matmul.
+    let out_chunk = if gemv::fits(gpu, picked, d, 0) {
+        picked
+    } else if gpu.candidates.batch_gemv && gemv::fits(gpu, gemv::MAX_ROWS, d, 0) {
+        gemv::MAX_ROWS
+    } else {
+        0
+    };
+    if out_chunk > 0 {
+        for r0 in (0..picked).step_by(out_chunk) {
+            let m = out_chunk.min(picked - r0);
+            let mut g = gemv(out_proj, &s.x, m, &s.logits);
+            g.x_off = in_off + r0 * in_stride;
+            g.ldx = in_stride;
+            g.o_off = r0 * hp.n_vocab;
+            g.norm = Some((&w.dec_norm.0, 0, eps));
+            g.record(gpu, &mut rec)?;
+        }
     } else {
         layer_norm::record(
             gpu,

@@ -35,7 +35,8 @@ struct Params {
 
 /// Where the fused QKV projection appends K and V: `cache` is one layer's
 /// `[2][slots][cap][d]`; row `r` is sequence `r / t` at position
-/// `base + r % t`, stored in slot `r / t`.
+/// `base + r % t`, stored in slot `first + r / t`.
+#[derive(Clone, Copy)]
 pub struct KvAppend<'a> {
     /// The layer's cache.
     pub cache: &'a Buf,
@@ -49,6 +50,8 @@ pub struct KvAppend<'a> {
     pub base: usize,
     /// Positions per sequence in this call.
     pub t: usize,
+    /// Slot of the first row's sequence (a chunk of a larger call's rows).
+    pub first: usize,
 }
 
 /// `out[m, n] (+)= epi(norm(x)[m, k] · w[n, k]ᵀ)`.
@@ -240,12 +243,12 @@ impl<'a> Gemv<'a> {
             if self.n != 3 * kv.d
                 || kv.t == 0
                 || !self.m.is_multiple_of(kv.t)
-                || self.m / kv.t > kv.slots
+                || kv.first + self.m / kv.t > kv.slots
                 || kv.base + kv.t > kv.cap
             {
                 return Err(BackendError::Shape(format!(
-                    "gemv kv append: {} rows of {} positions at {} into {} slots of {} (width {})",
-                    self.m, kv.t, kv.base, kv.slots, kv.cap, kv.d
+                    "gemv kv append: {} rows of {} positions at {} into {} slots from {} of {} (width {})",
+                    self.m, kv.t, kv.base, kv.slots, kv.first, kv.cap, kv.d
                 )));
             }
             check_range(
@@ -257,7 +260,10 @@ impl<'a> Gemv<'a> {
             )?;
             p.kv_d = u("width", kv.d)?;
             p.kv_cap = u("capacity", kv.cap)?;
-            p.kv_base = u("position", kv.base)?;
+            // The shader stores row r at `(r / t) · cap + base + r % t`;
+            // counting slots from `first` adds `first · cap` to that, which
+            // the base carries (the shader never reads it alone).
+            p.kv_base = u("position", kv.first * kv.cap + kv.base)?;
             p.kv_t = u("tokens", kv.t)?;
             p.kv_vo = u("offset", kv.slots * kv.cap * kv.d)?;
         }
@@ -492,15 +498,19 @@ mod tests {
     #[test]
     fn qkv_epilogue_appends_to_the_cache() {
         for kernel in [GemvKernel::Staged, GemvKernel::Direct, GemvKernel::Wide] {
-            qkv_append(kernel);
+            // One token per sequence from slot 0; from slot 1 (a chunk of a
+            // larger call's rows); two tokens per sequence from slot 1.
+            for (t, first) in [(1, 0), (1, 1), (2, 1)] {
+                qkv_append(kernel, t, first);
+            }
         }
     }
 
-    fn qkv_append(kernel: GemvKernel) {
+    fn qkv_append(kernel: GemvKernel, t: usize, first: usize) {
         let Some(g) = gpu() else { return };
-        // 2 sequences × 1 token, d = 8, cache of 3 slots × 4 positions.
+        // 2 sequences × t tokens, d = 8, cache of 3 slots × 4 positions.
         let (d, seqs, cap, slots, base) = (8, 2, 4, 3, 2);
-        let (m, n, k) = (seqs, 3 * d, 12);
+        let (m, n, k) = (seqs * t, 3 * d, 12);
         let x = rand_vec(m * k, 21);
         let wv = rand_vec(n * k, 22);
         let xb = g.upload_f32(&x, "x").unwrap();
@@ -515,7 +525,8 @@ mod tests {
             slots,
             d,
             base,
-            t: 1,
+            t,
+            first,
         });
         let mut rec = g.recorder();
         mm.record(&g, &mut rec).unwrap();
@@ -524,14 +535,24 @@ mod tests {
         let cache = g.read(&cb, 0, 2 * slots * cap * d).unwrap();
         let want = reference(&x, &wv, &vec![0.0; n], None, m, n, k, false);
         assert_close(&out, &want, 1e-4, "qkv");
-        for s in 0..seqs {
+        let mut written = 0;
+        for r in 0..m {
+            let at = ((first + r / t) * cap + base + r % t) * d;
             for c in 0..d {
-                assert_eq!(cache[(s * cap + base) * d + c], out[s * n + d + c]);
+                assert_eq!(cache[at + c], out[r * n + d + c], "K row {r}");
                 assert_eq!(
-                    cache[slots * cap * d + (s * cap + base) * d + c],
-                    out[s * n + 2 * d + c]
+                    cache[slots * cap * d + at + c],
+                    out[r * n + 2 * d + c],
+                    "V row {r}"
                 );
             }
+            written += 2 * d;
         }
+        // Nothing else of the cache was written (it starts zeroed).
+        let nonzero = cache.iter().filter(|&&v| v != 0.0).count();
+        assert_eq!(nonzero, written, "{kernel:?} t={t} first={first}");
+        // A chunk running past the last slot is refused.
+        mm.kv.as_mut().unwrap().first = slots - 1;
+        assert!(mm.record(&g, &mut g.recorder()).is_err());
     }
 }
