@@ -6,22 +6,15 @@
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
-use vkw_backend::vulkan::{best_adapter, gpu, VulkanBackend};
+mod common;
+
+use vkw_backend::vulkan::VulkanBackend;
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
 use vkw_testkit::{fixtures, max_abs_diff, model_dir};
 
 fn backends() -> Option<(Arc<WhisperModel>, CpuBackend, VulkanBackend)> {
-    let list = gpu::enumerate();
-    let Some(best) = best_adapter(&list) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no Vulkan device in CI: {}",
-            vkw_backend::vulkan::no_device_message()
-        );
-        eprintln!("skipping: no Vulkan device");
-        return None;
-    };
+    let best = common::vulkan_adapter()?;
     let dir = model_dir("tiny.en")?;
     let model = Arc::new(WhisperModel::load(&dir).unwrap());
     let cpu = CpuBackend::new(model.clone(), 2).unwrap();
@@ -305,8 +298,7 @@ fn gpu_logit_rules_match_cpu_rules_on_recorded_logits() {
         }
     }
     let n = rules.len();
-    let list = gpu::enumerate();
-    let g = Gpu::open(best_adapter(&list).unwrap().index).unwrap();
+    let g = Gpu::open(common::vulkan_adapter().unwrap().index).unwrap();
     let lb = g.upload_f32(&logits, "recorded logits").unwrap();
     let mb = g
         .upload(bytemuck::cast_slice(&ops::mask_bits(&masks, v)), "masks")

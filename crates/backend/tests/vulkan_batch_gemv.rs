@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 use vkw_backend::cpu::CpuBackend;
-use vkw_backend::vulkan::{best_adapter, gpu, stats, VulkanBackend};
+mod common;
+
+use vkw_backend::vulkan::{stats, VulkanBackend};
 use vkw_backend::{Backend, LogitsAt};
 use vkw_model::WhisperModel;
 use vkw_testkit::{fixtures, max_abs_diff, model_dir};
@@ -53,14 +55,7 @@ fn run<B: Backend>(b: &B, mel: &[f32], sot: &[u32]) -> (Vec<Vec<f32>>, u64) {
 
 #[test]
 fn chunked_batched_calls_match_cpu() {
-    let list = gpu::enumerate();
-    let Some(best) = best_adapter(&list) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no Vulkan device in CI: {}",
-            vkw_backend::vulkan::no_device_message()
-        );
-        eprintln!("skipping: no Vulkan device");
+    let Some(best) = common::vulkan_adapter() else {
         return;
     };
     let Some(dir) = model_dir("tiny.en") else {
