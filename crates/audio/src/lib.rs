@@ -381,8 +381,8 @@ impl AsRef<[u8]> for SharedBytes {
 }
 
 /// Symphonia on hostile input: what can be checked is checked before it
-/// sees the data (`precheck.rs`); a panic that still happens inside it is
-/// contained without printing anything (`guard.rs`) and becomes
+/// sees the data (`precheck/`); a panic that still happens inside it is
+/// contained without printing anything (`vkw_guard::contain`) and becomes
 /// [`AudioError::Corrupt`].
 fn decode_guarded<P: pcm::PcmStore>(
     source: Box<dyn symphonia::core::io::MediaSource>,

@@ -147,7 +147,7 @@ fn read_vocabulary(dir: &Path) -> Result<(std::path::PathBuf, Vec<String>), Mode
 
 /// Parse a `tokenizer.json`. The text must be JSON before `tokenizers`
 /// sees it (a syntax error inside its `decoder` field makes tokenizers 0.22
-/// panic), and the parse runs contained (`guard.rs`).
+/// panic), and the parse runs contained (`vkw_guard::contain`).
 pub(crate) fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer, ModelError> {
     let bad = |msg: String| ModelError::BadFile {
         path: path.to_path_buf(),

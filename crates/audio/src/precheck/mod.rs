@@ -6,11 +6,11 @@
 //! reader underflows or divides by zero on small `block_align` values, and
 //! a chunk is read into a buffer of its *declared* size before a byte of it
 //! is read (a CAF `kuki` chunk declaring 1 TB asks for 1 TB). Panics are
-//! contained (`guard.rs`), but a library should not depend on unwinding for
-//! inputs it can recognise, and a failed allocation cannot be contained at
-//! all. So the chunks of the PCM containers are walked here first: a chunk
-//! (other than the sample data) larger than the rest of the file, a rate
-//! outside `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`, a channel count outside 1–26
+//! contained (`vkw_guard::contain`), but a library should not depend on
+//! unwinding for inputs it can recognise, and a failed allocation cannot be
+//! contained at all. So the chunks of the PCM containers are walked here
+//! first: a chunk (other than the sample data) larger than the rest of the
+//! file, a rate outside `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`, a channel count outside 1–26
 //! (the most symphonia maps) or an impossible block layout is refused with a
 //! typed error. Anything this walk does not understand is left to
 //! symphonia, which reports it as damaged or unsupported.
