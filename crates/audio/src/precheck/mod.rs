@@ -10,10 +10,12 @@
 //! unwinding for inputs it can recognise, and a failed allocation cannot be
 //! contained at all. So the chunks of the PCM containers are walked here
 //! first: a chunk (other than the sample data) larger than the rest of the
-//! file, a rate outside `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`, a channel count outside 1–26
-//! (the most symphonia maps) or an impossible block layout is refused with a
-//! typed error. Anything this walk does not understand is left to
-//! symphonia, which reports it as damaged or unsupported.
+//! file, a rate outside `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`, a channel
+//! count outside 1–26 (the most symphonia maps) or an impossible block
+//! layout is refused with a typed error. Anything this walk does not
+//! understand is left to symphonia, which reports it as damaged or
+//! unsupported. The other containers' checks are in `xiph.rs` (FLAC
+//! metadata, Ogg comment headers), `mp4.rs` and `matroska.rs`.
 
 use std::io::{Read, Seek, SeekFrom};
 
