@@ -11,7 +11,9 @@
 //! cache append inside the QKV projection's store (8 dispatches per
 //! layer). A larger call (a batched step) runs LayerNorm dispatches and the
 //! tiled matmuls, or, with the `VKW_BATCH_GEMV=chunks` candidate, the fused
-//! kernels over chunks of whole sequences ([`Projections`]). Cross-attention of every step (one token per sequence, at most
+//! kernels over chunks of whole sequences ([`Projections`]).
+//!
+//! Cross-attention of every step (one token per sequence, at most
 //! [`flash::MAX_ROWS`] rows per window, batched steps included) is
 //! flash-decoding over each window's keys for all its beams at once.
 //! Beam reorder copies nothing on the GPU: each sequence's history is a
